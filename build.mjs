@@ -1,0 +1,24 @@
+// Bundles the CLI and daemon into one CommonJS file, dist/sopgate.cjs. Native packages stay
+// external: they ship beside the bundle through `npm install --omit=dev`.
+import { build } from 'esbuild';
+import { readFileSync, chmodSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+// `node build.mjs --outfile FILE` builds elsewhere (the bundle test uses a temp folder).
+const flag = process.argv.indexOf('--outfile');
+const outfile = flag > 0 ? process.argv[flag + 1] : 'dist/sopgate.cjs';
+
+await build({
+  entryPoints: ['src/main.ts'],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  minifySyntax: true,
+  legalComments: 'none',
+  external: ['better-sqlite3', 'serialport', '@serialport/*', 'onoff', 'epoll'],
+  define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version) },
+  logLevel: 'warning',
+});
+chmodSync(outfile, 0o755);
