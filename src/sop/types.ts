@@ -1,0 +1,76 @@
+// The SOP model (DESIGN.md §2) and the findings that loading and validation produce.
+
+export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const EXECUTION_MODES = ['auto', 'supervised', 'step_by_step', 'priority_based'] as const;
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
+
+export const TRIGGER_TYPES = ['manual', 'webhook', 'mqtt', 'cron', 'peripheral'] as const;
+export type TriggerType = (typeof TRIGGER_TYPES)[number];
+
+export type Trigger =
+  | { type: 'manual' }
+  | { type: 'webhook'; path: string }
+  | { type: 'mqtt'; topic: string; condition?: string }
+  | { type: 'cron'; expression: string }
+  | { type: 'peripheral'; board: string; signal: string; condition?: string };
+
+export const TOOL_NAMES = [
+  'shell',
+  'http_request',
+  'mqtt_publish',
+  'gpio_write',
+  'serial_write',
+  'delay',
+  'log',
+] as const;
+export type ToolName = (typeof TOOL_NAMES)[number];
+
+/** An executable step's action: a fenced block whose info string names a built-in tool. */
+export interface StepAction {
+  tool: ToolName;
+  /** The block's text as written (the script, for `shell`). */
+  source: string;
+  /** Parsed TOML arguments with defaults applied; empty for `shell`. */
+  args: Record<string, unknown>;
+}
+
+export interface Step {
+  number: number;
+  title: string;
+  body: string;
+  suggested_tools: string[];
+  requires_confirmation: boolean;
+  action: StepAction | null;
+}
+
+export interface SopDefinition {
+  name: string;
+  description: string;
+  version: string;
+  priority: Priority;
+  execution_mode: ExecutionMode;
+  cooldown_secs: number;
+  max_concurrent: number;
+  triggers: Trigger[];
+  steps: Step[];
+  /** The SOP's folder. */
+  location: string;
+}
+
+/** One problem found in a SOP or config file; `line` is 1-based, null where the source has none. */
+export interface Finding {
+  message: string;
+  file: string;
+  line: number | null;
+}
+
+export interface Findings {
+  errors: Finding[];
+  warnings: Finding[];
+}
+
+export function isOneOf<T extends string>(list: readonly T[], value: unknown): value is T {
+  return typeof value === 'string' && (list as readonly string[]).includes(value);
+}

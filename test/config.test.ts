@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { buildConfig, loadConfig } from '../src/config/config.js';
+import { makeTree, removeTree } from './helpers/workspace.js';
+
+describe('gateway config', () => {
+  test('an empty file gets every default of DESIGN §3, paths against the config folder', () => {
+    const result = buildConfig('', '/etc/sopgate/sopgate.toml', '/etc/sopgate');
+    assert.ok(result.ok);
+    const c = result.config;
+    assert.equal(c.workspace, '/etc/sopgate');
+    assert.equal(c.sops_dir, '/etc/sopgate/sops');
+    assert.equal(c.state_dir, '/etc/sopgate/.sopgate');
+    assert.deepEqual(c.boards, []);
+    assert.deepEqual({ ...c.engine }, {
+      default_execution_mode: 'supervised',
+      max_concurrent_total: 5,
+      approval_timeout_secs: 300,
+      max_finished_runs: 1000,
+    });
+    assert.deepEqual({ ...c.http }, {
+      listen: '127.0.0.1:8080',
+      rate_limit_per_minute: 60,
+      idempotency_ttl_secs: 300,
+      max_body_bytes: 65536,
+    });
+    assert.deepEqual({ ...c.mqtt }, { listen: '127.0.0.1:1883', event_prefix: 'sopgate' });
+    assert.deepEqual({ ...c.cron }, { timezone: 'UTC' });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
+  });
+
+  test('sops_dir defaults to <workspace>/sops; an explicit one resolves against the config folder', () => {
+    const a = buildConfig('workspace = "../ws"\n', '/etc/sopgate/sopgate.toml', '/etc/sopgate');
+    assert.ok(a.ok);
+    assert.equal(a.config.workspace, '/etc/ws');
+    assert.equal(a.config.sops_dir, '/etc/ws/sops');
+    const b = buildConfig('workspace = "ws"\nsops_dir = "procedures"\nstate_dir = "/var/lib/sopgate"\nboards = ["boards/sim.toml"]\n', null, '/srv');
+    assert.ok(b.ok);
+    assert.equal(b.config.sops_dir, '/srv/procedures');
+    assert.equal(b.config.state_dir, '/var/lib/sopgate');
+    assert.deepEqual(b.config.boards, ['/srv/boards/sim.toml']);
+  });
+
+  test('every bad key is reported with its line', () => {
+    const source = [
+      'boards = "sim.toml"',
+      '[engine]',
+      'default_execution_mode = "fast"',
+      'max_concurrent_total = 0',
+      '[http]',
+      'max_body_bytes = -5',
+      '[cron]',
+      'timezone = "Mars/Olympus"',
+    ].join('\n');
+    const result = buildConfig(source, 'sopgate.toml', '/x');
+    assert.ok(!result.ok);
+    assert.deepEqual(
+      result.errors.map((e) => e.line),
+      [1, 3, 4, 6, 8],
+    );
+    assert.match(result.errors[4]!.message, /unknown timezone "Mars\/Olympus"/);
+  });
+
+  test('unknown keys are warnings, not errors', () => {
+    const result = buildConfig('[engine]\nmax_concurent_total = 3\n', 'sopgate.toml', '/x');
+    assert.ok(result.ok);
+    assert.deepEqual(result.warnings, [{ message: '[engine] unknown key "max_concurent_total"', file: 'sopgate.toml', line: 2 }]);
+  });
+
+  test('a TOML syntax error is one finding with its line', () => {
+    const result = buildConfig('[engine\n', 'sopgate.toml', '/x');
+    assert.ok(!result.ok);
+    assert.equal(result.errors.length, 1);
+    assert.equal(result.errors[0]!.line, 1);
+  });
+
+  test('a section that is not a table', () => {
+    const result = buildConfig('engine = 5\n', 'sopgate.toml', '/x');
+    assert.ok(!result.ok);
+    assert.match(result.errors[0]!.message, /engine must be a table/);
+  });
+
+  test('loadConfig: no ./sopgate.toml means defaults at the working directory', async () => {
+    const dir = await makeTree({});
+    try {
+      const result = await loadConfig(undefined, dir);
+      assert.ok(result.ok);
+      assert.equal(result.config.file, null);
+      assert.equal(result.config.sops_dir, `${dir}/sops`);
+    } finally {
+      await removeTree(dir);
+    }
+  });
+
+  test('loadConfig: a named config that does not exist is an error', async () => {
+    const dir = await makeTree({});
+    try {
+      const result = await loadConfig('missing.toml', dir);
+      assert.ok(!result.ok);
+      assert.match(result.errors[0]!.message, /cannot read config: no such file/);
+    } finally {
+      await removeTree(dir);
+    }
+  });
+
+  test('loadConfig: relative paths resolve against the file, not the working directory', async () => {
+    const dir = await makeTree({ 'etc/sopgate.toml': 'workspace = "../ws"\n' });
+    try {
+      const result = await loadConfig('etc/sopgate.toml', dir);
+      assert.ok(result.ok);
+      assert.equal(result.config.workspace, `${dir}/ws`);
+    } finally {
+      await removeTree(dir);
+    }
+  });
+});
