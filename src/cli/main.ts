@@ -1,0 +1,101 @@
+// `sopgate <command>`: parses the command line and hands over to one command (DESIGN.md §4).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT, UsageError, type CliIo } from './io.js';
+import { listCommand, showCommand } from './list.js';
+import { matchCommand } from './match.js';
+import { validateCommand } from './validate.js';
+import { VERSION } from '../version.js';
+
+const GLOBAL = {
+  config: { type: 'string' },
+  'sops-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const MATCH = {
+  ...GLOBAL,
+  source: { type: 'string' },
+  topic: { type: 'string' },
+  payload: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const USAGE = `sopgate ${VERSION}: runs Standard Operating Procedures at the edge
+
+usage: sopgate <command> [options]
+
+definition commands (no daemon needed):
+  validate [name] [--json]       check SOPs; exit 0 clean, 1 errors or warnings, 2 usage
+  list [--json]                  one line per SOP
+  show <name> [--json]           the parsed SOP
+  match --source S [--topic T] [--payload P] [--json]
+                                 which SOPs an event would start (dry run)
+                                 S: mqtt, webhook, cron, peripheral, manual
+
+options:
+  --config FILE                  gateway config (default ./sopgate.toml, else defaults)
+  --sops-dir DIR                 SOP folder, overriding the config
+  --json                         machine-readable output
+  -h, --help                     this text;  --version  the version
+`;
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case '--version':
+      case 'version':
+        io.out(VERSION);
+        return EXIT.ok;
+      case 'validate': {
+        const { values, name } = parse(rest, GLOBAL, 1);
+        return values.help ? help(io) : await validateCommand(io, name, values);
+      }
+      case 'list': {
+        const { values } = parse(rest, GLOBAL, 0);
+        return values.help ? help(io) : await listCommand(io, values);
+      }
+      case 'show': {
+        const { values, name } = parse(rest, GLOBAL, 1);
+        return values.help ? help(io) : await showCommand(io, name, values);
+      }
+      case 'match': {
+        const { values } = parse(rest, MATCH, 0);
+        return values.help ? help(io) : await matchCommand(io, values);
+      }
+      default:
+        throw new UsageError(`unknown command "${command}" (sopgate --help lists the commands)`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`sopgate: ${err.message}`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}
+
+function help(io: CliIo): number {
+  io.out(USAGE);
+  return EXIT.ok;
+}
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, maxPositionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    // node's messages name the option and the fix; drop its error-code decoration.
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/, ''));
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
+  }
+  return { values: parsed.values, name: parsed.positionals[0] };
+}
