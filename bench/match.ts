@@ -66,7 +66,7 @@ function benchSops(): { name: string; topic: string; condition?: string }[] {
 
 function definition(spec: { name: string; topic: string; condition?: string }): SopDefinition {
   const trigger: Trigger = spec.condition === undefined ? { type: 'mqtt', topic: spec.topic } : { type: 'mqtt', topic: spec.topic, condition: spec.condition };
-  const steps = [{ number: 1, title: 'Check', body: 'Look at the sensor.', suggested_tools: [], requires_confirmation: false, action: null }];
+  const steps = [{ number: 1, title: 'Check', body: 'Look at the sensor.', suggested_tools: [], requires_confirmation: false, action: null, on_failure: { policy: 'fail' as const }, timeout_secs: null }];
   return { name: spec.name, description: `Bench SOP ${spec.name}`, version: '1.0.0', priority: 'normal', execution_mode: 'auto', cooldown_secs: 0, max_concurrent: 1, triggers: [trigger], steps, location: `/bench/${spec.name}` };
 }
 

@@ -139,7 +139,7 @@ describe('sopgate list and show', () => {
       cooldown_secs: 0,
       max_concurrent: 1,
       triggers: [{ type: 'mqtt', topic: 'sensors/+/temp', condition: '$.value >= 85' }],
-      steps: [{ number: 1, title: 'Do it', body: 'Do the thing.', suggested_tools: [], requires_confirmation: false, action: null }],
+      steps: [{ number: 1, title: 'Do it', body: 'Do the thing.', suggested_tools: [], requires_confirmation: false, action: null, on_failure: 'fail', timeout_secs: null }],
       location: `${root}/sops/alert`,
     });
   });

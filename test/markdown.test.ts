@@ -41,14 +41,14 @@ describe('parseSteps: the Steps section', () => {
   });
 
   it('gives zero steps and no findings when there is no Steps section or no list', () => {
-    assert.deepEqual(parse(md('# Fan', '', 'Just prose.', '', '1. **Not a step**')), { steps: [], errors: [], warnings: [] });
-    assert.deepEqual(parse(section('Only prose here.')), { steps: [], errors: [], warnings: [] });
-    assert.deepEqual(parse(''), { steps: [], errors: [], warnings: [] });
+    assert.deepEqual(parse(md('# Fan', '', 'Just prose.', '', '1. **Not a step**')), { steps: [], errors: [], warnings: [], actionLines: new Map() });
+    assert.deepEqual(parse(section('Only prose here.')), { steps: [], errors: [], warnings: [], actionLines: new Map() });
+    assert.deepEqual(parse(''), { steps: [], errors: [], warnings: [], actionLines: new Map() });
   });
 
   it('ignores content before the first step', () => {
     const r = parse(section('Read this first.', '', '- tools: shell', '', '```shell', 'echo hi', '```', '', '1. **A**'));
-    assert.deepEqual(r.steps, [{ number: 1, title: 'A', body: '', suggested_tools: [], requires_confirmation: false, action: null }]);
+    assert.deepEqual(r.steps, [{ number: 1, title: 'A', body: '', suggested_tools: [], requires_confirmation: false, action: null, on_failure: { policy: 'fail' }, timeout_secs: null }]);
     assert.deepEqual(r.errors, []);
   });
 });
@@ -224,7 +224,7 @@ describe('parseSteps: action blocks', () => {
     );
     assert.deepEqual(r, {
       steps: [
-        { number: 1, title: 'Check', body: 'Look at the fan.', suggested_tools: [], requires_confirmation: false, action: null },
+        { number: 1, title: 'Check', body: 'Look at the fan.', suggested_tools: [], requires_confirmation: false, action: null, on_failure: { policy: 'fail' }, timeout_secs: null },
         {
           number: 2,
           title: 'Restart fan',
@@ -232,10 +232,13 @@ describe('parseSteps: action blocks', () => {
           suggested_tools: ['shell'],
           requires_confirmation: true,
           action: { tool: 'shell', source: 'systemctl restart fanctl', args: {} },
+          on_failure: { policy: 'fail' },
+          timeout_secs: null,
         },
       ],
       errors: [],
       warnings: [],
+      actionLines: new Map([[2, 10]]),
     });
   });
 
@@ -248,6 +251,8 @@ describe('parseSteps: action blocks', () => {
       suggested_tools: ['shell'],
       requires_confirmation: false,
       action: { tool: 'shell', source: 'systemctl restart fanctl', args: {} },
+      on_failure: { policy: 'fail' },
+      timeout_secs: null,
     });
   });
 

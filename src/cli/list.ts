@@ -1,5 +1,5 @@
 // `sopgate list [--json]` and `sopgate show <name> [--json]`.
-import { sopToJson } from '../sop/json.js';
+import { onFailureText, sopToJson } from '../sop/json.js';
 import type { LoadedSop } from '../sop/load.js';
 import type { SopDefinition, Trigger } from '../sop/types.js';
 import { displayPath, EXIT, printJson, table, UsageError, type CliIo } from './io.js';
@@ -86,6 +86,8 @@ function describe(io: CliIo, loaded: LoadedSop): string {
       step.requires_confirmation ? 'requires confirmation' : '',
       step.suggested_tools.length > 0 ? `tools: ${step.suggested_tools.join(', ')}` : '',
       step.action === null ? 'external' : `runs ${step.action.tool}`,
+      step.on_failure.policy === 'fail' ? '' : `on failure: ${onFailureText(step.on_failure)}`,
+      step.timeout_secs === null ? '' : `timeout ${step.timeout_secs}s`,
     ].filter((m) => m !== '');
     out.push(`  ${step.number}. ${step.title || '(untitled)'}  [${marks.join('; ')}]`);
     for (const line of step.body.split('\n')) if (line.trim() !== '') out.push(`     ${line}`);

@@ -1,5 +1,5 @@
 // The SOP object of DESIGN.md §5, shared by `show --json`, `list --json` and the HTTP API.
-import type { SopDefinition } from './types.js';
+import type { OnFailure, SopDefinition } from './types.js';
 
 export function sopToJson(sop: SopDefinition): Record<string, unknown> {
   return {
@@ -18,7 +18,14 @@ export function sopToJson(sop: SopDefinition): Record<string, unknown> {
       suggested_tools: [...s.suggested_tools],
       requires_confirmation: s.requires_confirmation,
       action: s.action === null ? null : { tool: s.action.tool, source: s.action.source, args: s.action.args },
+      on_failure: onFailureText(s.on_failure),
+      timeout_secs: s.timeout_secs,
     })),
     location: sop.location,
   };
+}
+
+/** The policy as written in SOP.md: `fail`, `continue` or `retry N`. */
+export function onFailureText(f: OnFailure): string {
+  return f.policy === 'retry' ? `retry ${f.retries}` : f.policy;
 }

@@ -10,7 +10,7 @@ import { fromMarkdown } from 'mdast-util-from-markdown';
 import type { Code, ListItem, Nodes, Paragraph, RootContent } from 'mdast';
 import { parseAction } from './actions.js';
 import { stepsSlice } from './steps-slice.js';
-import { TOOL_NAMES, isOneOf, type Finding, type Step } from './types.js';
+import { TOOL_NAMES, isOneOf, type Finding, type OnFailure, type Step } from './types.js';
 
 interface Range {
   start: number;
@@ -108,17 +108,44 @@ function sourcePiece(src: string, from: number, to: number, cuts: Range[]): stri
   return lines.map((l, i) => (i === 0 && midLine ? l : l.slice(Math.min(indent, lead(l))))).join('\n');
 }
 
-/** `key: value` of a sub-bullet, or null when it is not `tools` or `requires_confirmation`. */
-function stepKey(item: ListItem): { key: 'tools' | 'requires_confirmation'; value: string; para: Paragraph } | null {
+const STEP_KEYS = ['tools', 'requires_confirmation', 'on_failure', 'timeout_secs'] as const;
+type StepKey = (typeof STEP_KEYS)[number];
+
+/** `key: value` of a sub-bullet, or null when its key is not one of STEP_KEYS. */
+function stepKey(item: ListItem): { key: StepKey; value: string; para: Paragraph } | null {
   const para = item.children[0];
   if (para?.type !== 'paragraph') return null;
   const match = /^([^:]+):([\s\S]*)$/.exec(plainText(para).trim());
   const key = match?.[1]?.trim().toLowerCase();
-  if (match === null || (key !== 'tools' && key !== 'requires_confirmation')) return null;
+  if (match === null || !isOneOf(STEP_KEYS, key)) return null;
   return { key, value: (match[2] ?? '').trim(), para };
 }
 
-export function parseSteps(text: string, file: string): { steps: Step[]; errors: Finding[]; warnings: Finding[] } {
+/** `fail | continue | retry N` (N in 1..100, any case), or null when it is none of these. */
+function parseOnFailure(value: string): OnFailure | null {
+  const v = value.toLowerCase();
+  if (v === 'fail' || v === 'continue') return { policy: v };
+  const retries = /^retry[ \t]+(\d{1,3})$/.exec(v)?.[1];
+  const n = Number(retries);
+  return retries !== undefined && n >= 1 && n <= 100 ? { policy: 'retry', retries: n } : null;
+}
+
+/** Seconds as a plain positive decimal (`90`, `0.5`), at most a day; null otherwise. */
+function parseTimeout(value: string): number | null {
+  if (!/^(?:\d+(?:\.\d+)?|\.\d+)$/.test(value)) return null;
+  const n = Number(value);
+  return n > 0 && n <= 86400 ? n : null;
+}
+
+export interface ParsedSteps {
+  steps: Step[];
+  errors: Finding[];
+  warnings: Finding[];
+  /** Step number → line of its action block's fence, for later findings about the action. */
+  actionLines: Map<number, number>;
+}
+
+export function parseSteps(text: string, file: string): ParsedSteps {
   const errors: Finding[] = [];
   const warnings: Finding[] = [];
   // One line ending everywhere: offsets, slices and line numbers then agree on CRLF files too.
@@ -153,13 +180,7 @@ export function parseSteps(text: string, file: string): { steps: Step[]; errors:
         for (const item of n.children) {
           const kv = stepKey(item);
           if (kv === null) continue;
-          if (kv.key === 'tools') {
-            const tools = kv.value.split(',').map((t) => t.trim());
-            draft.step.suggested_tools.push(...tools.filter((t) => t !== ''));
-          } else {
-            // Fail safe: once any bullet asks for confirmation, a later one cannot drop it.
-            draft.step.requires_confirmation ||= kv.value.toLowerCase() === 'true';
-          }
+          applyKey(draft.step, kv.key, kv.value, lineOf(item));
           // Cut the marker and the key line only; anything nested under it stays body.
           cuts.push({ start: start(item), end: end(kv.para) });
         }
@@ -168,6 +189,31 @@ export function parseSteps(text: string, file: string): { steps: Step[]; errors:
     };
     visit(node);
     addPiece(draft, sourcePiece(src, start(node), end(node), cuts));
+  }
+
+  function applyKey(step: Step, key: StepKey, value: string, line: number): void {
+    switch (key) {
+      case 'tools':
+        step.suggested_tools.push(...value.split(',').map((t) => t.trim()).filter((t) => t !== ''));
+        return;
+      case 'requires_confirmation':
+        // Fail safe: once any bullet asks for confirmation, a later one cannot drop it.
+        step.requires_confirmation ||= value.toLowerCase() === 'true';
+        return;
+      case 'on_failure': {
+        // A later bullet replaces an earlier one; an invalid one leaves what was there.
+        const policy = parseOnFailure(value);
+        if (policy !== null) step.on_failure = policy;
+        else errors.push({ message: `step ${step.number}: on_failure must be fail, continue or retry N (1-100), got "${value}"`, file, line });
+        return;
+      }
+      case 'timeout_secs': {
+        const secs = parseTimeout(value);
+        if (secs !== null) step.timeout_secs = secs;
+        else errors.push({ message: `step ${step.number}: timeout_secs must be a positive number of seconds (at most 86400), got "${value}"`, file, line });
+        return;
+      }
+    }
   }
 
   function addPiece(draft: Draft, piece: string): void {
@@ -181,7 +227,16 @@ export function parseSteps(text: string, file: string): { steps: Step[]; errors:
 
   function openStep(item: ListItem, number: number): Draft {
     const draft: Draft = {
-      step: { number, title: '', body: '', suggested_tools: [], requires_confirmation: false, action: null },
+      step: {
+        number,
+        title: '',
+        body: '',
+        suggested_tools: [],
+        requires_confirmation: false,
+        action: null,
+        on_failure: { policy: 'fail' },
+        timeout_secs: null,
+      },
       pieces: [],
       actions: [],
     };
@@ -222,10 +277,12 @@ export function parseSteps(text: string, file: string): { steps: Step[]; errors:
     }
   }
 
+  const actionLines = new Map<number, number>();
   const steps = drafts.map(({ step, pieces, actions }) => {
     step.body = pieces.join('\n').trim();
     const [first, ...extra] = actions;
     if (first !== undefined && isOneOf(TOOL_NAMES, first.lang)) {
+      actionLines.set(step.number, lineOf(first));
       const parsed = parseAction(first.lang, first.value, file, lineOf(first));
       step.action = parsed.action;
       errors.push(...parsed.errors);
@@ -235,5 +292,5 @@ export function parseSteps(text: string, file: string): { steps: Step[]; errors:
     }
     return step;
   });
-  return { steps, errors, warnings };
+  return { steps, errors, warnings, actionLines };
 }

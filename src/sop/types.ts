@@ -36,6 +36,9 @@ export interface StepAction {
   args: Record<string, unknown>;
 }
 
+/** What a failed step does to its run (`- on_failure:` bullet; default fail). */
+export type OnFailure = { policy: 'fail' } | { policy: 'continue' } | { policy: 'retry'; retries: number };
+
 export interface Step {
   number: number;
   title: string;
@@ -43,6 +46,10 @@ export interface Step {
   suggested_tools: string[];
   requires_confirmation: boolean;
   action: StepAction | null;
+  /** `- on_failure: fail | continue | retry N` */
+  on_failure: OnFailure;
+  /** `- timeout_secs: N`: how long the step's action may run; null = the tool's default. */
+  timeout_secs: number | null;
 }
 
 export interface SopDefinition {
