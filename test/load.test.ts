@@ -122,4 +122,38 @@ describe('loading a SOP folder', () => {
       return true;
     });
   });
+
+  test('a step naming a tool this version cannot run is an error at its fence line; unknown placeholders warn', async () => {
+    const md = [
+      '# X',
+      '',
+      '## Steps',
+      '',
+      '1. **Tell the line**',
+      '',
+      '   ```mqtt_publish',
+      '   topic = "ops/notify"',
+      '   ```',
+      '',
+      '2. **Log**',
+      '',
+      '   ```log',
+      '   message = "value {{payload.value}} on {{paylod.sensor}}"',
+      '   ```',
+    ].join('\n');
+    const root = await makeTree({ 'a/SOP.toml': sopToml('a'), 'a/SOP.md': md });
+    try {
+      const [a] = await loadSops(root, OPTIONS);
+      assert.deepEqual(
+        a!.errors.map((e) => [e.line, e.message]),
+        [[7, 'step 1: mqtt_publish is not available in this version of sopgate (runnable: shell, http_request, delay, log)']],
+      );
+      assert.deepEqual(
+        a!.warnings.map((w) => [w.line, w.message]),
+        [[13, 'step 2: unknown placeholder {{paylod.sensor}} is left as written']],
+      );
+    } finally {
+      await removeTree(root);
+    }
+  });
 });

@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RUNNABLE_TOOLS } from '../executors/runnable.js';
+import { templateProblems } from '../executors/template.js';
 import { parseSteps } from './markdown.js';
 import { parseSopToml, type SopTomlOptions } from './sop-toml.js';
 import type { Finding, SopDefinition } from './types.js';
@@ -91,11 +93,38 @@ function loadOne(dir: string, options: LoadOptions): LoadedSop | null {
     sop.steps = result.steps;
     errors.push(...result.errors);
     warnings.push(...result.warnings);
+    checkActions(sop, result.actionLines, mdFile, errors, warnings);
     if (result.steps.length === 0) {
       warnings.push({ message: 'no steps: SOP.md has no numbered items under "## Steps"', file: mdFile, line: null });
     }
   }
   return { sop, errors, warnings };
+}
+
+/** Actions this gateway cannot run fail at load time, not in the middle of a run. */
+function checkActions(sop: SopDefinition, lines: Map<number, number>, file: string, errors: Finding[], warnings: Finding[]): void {
+  for (const step of sop.steps) {
+    const action = step.action;
+    if (action === null) continue;
+    const line = lines.get(step.number) ?? null;
+    if (!RUNNABLE_TOOLS.has(action.tool)) {
+      errors.push({
+        message: `step ${step.number}: ${action.tool} is not available in this version of sopgate (runnable: ${[...RUNNABLE_TOOLS].join(', ')})`,
+        file,
+        line,
+      });
+    }
+    if (action.tool === 'shell') continue; // scripts read $SOP_* variables, not placeholders
+    const texts = Object.values(action.args).flatMap((v) => (typeof v === 'string' ? [v] : isStringRecord(v) ? Object.values(v) : []));
+    const unknown = new Set(texts.flatMap((text) => templateProblems(text)));
+    for (const name of unknown) {
+      warnings.push({ message: `step ${step.number}: unknown placeholder {{${name}}} is left as written`, file, line });
+    }
+  }
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
 /** The first folder (by name) keeps a SOP name; later folders with the same name are errors. */

@@ -1,0 +1,38 @@
+// The executors' public surface: one executor per built-in tool this stage runs.
+// mqtt_publish, gpio_write and serial_write need their backends and come later;
+// RUNNABLE_TOOLS lets the engine and validation tell which actions can run now.
+
+import type { ToolName } from '../sop/types.js';
+import { createDelayExecutor } from './delay.js';
+import { createHttpExecutor } from './http-request.js';
+import { createLogExecutor } from './log.js';
+import { createShellExecutor } from './shell.js';
+import type { Executor, ExecutorDeps } from './types.js';
+
+export interface ExecutorOptions {
+  /** Cap on captured shell output and HTTP response bodies. Default 64 KiB. */
+  maxOutputBytes?: number;
+  /** Shell steps without `timeout_secs`. Default 60. */
+  shellTimeoutSecs?: number;
+  /** Default `/bin/sh`. */
+  shell?: string;
+}
+
+export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {}): Partial<Record<ToolName, Executor>> {
+  const cap = options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes };
+  return {
+    shell: createShellExecutor(deps, {
+      ...cap,
+      ...(options.shellTimeoutSecs === undefined ? {} : { defaultTimeoutSecs: options.shellTimeoutSecs }),
+      ...(options.shell === undefined ? {} : { shell: options.shell }),
+    }),
+    http_request: createHttpExecutor(deps, cap),
+    delay: createDelayExecutor(deps),
+    log: createLogExecutor(deps),
+  };
+}
+
+export { RUNNABLE_TOOLS } from './runnable.js';
+
+export type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
+export { renderTemplate, templateProblems, type TemplateMode } from './template.js';

@@ -1,0 +1,186 @@
+// The `shell` tool (DESIGN.md §2): the block is a script run by /bin/sh in the SOP's
+// folder. Trigger data reaches the script only through SOP_* environment variables,
+// never spliced into the script text, so a payload cannot inject commands.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { TimerHandle } from '../engine/clock.js';
+import type { StepAction } from '../sop/types.js';
+import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
+
+export interface ShellOptions {
+  /** Captured output beyond this is dropped and counted. Default 64 KiB. */
+  maxOutputBytes?: number;
+  /** When the step has no `timeout_secs`. Default 60. */
+  defaultTimeoutSecs?: number;
+  /** Default `/bin/sh`. */
+  shell?: string;
+  /** How long SIGTERM has before the group gets SIGKILL. Default 2000 ms. */
+  killGraceMs?: number;
+}
+
+/**
+ * After the script itself exits, how long to wait for its output pipes to close. A
+ * background process that inherited them (`daemon &`) would otherwise hold the step
+ * open until the timeout.
+ */
+const PIPE_GRACE_MS = 500;
+
+export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = {}): Executor {
+  const maxOutputBytes = options.maxOutputBytes ?? 65_536;
+  const defaultTimeoutSecs = options.defaultTimeoutSecs ?? 60;
+  const shell = options.shell ?? '/bin/sh';
+  const killGraceMs = options.killGraceMs ?? 2000;
+
+  return {
+    run(action: StepAction, ctx: StepContext): Promise<StepOutcome> {
+      if (ctx.signal.aborted) return Promise.resolve({ status: 'failed', output: '[cancelled]' });
+      return new Promise<StepOutcome>((resolve) => {
+        const output = new OutputBuffer(maxOutputBytes);
+        const timers: TimerHandle[] = [];
+        let child: ChildProcess;
+        let stopped: 'timeout' | 'cancel' | null = null;
+        let settled = false;
+
+        const finish = (outcome: StepOutcome): void => {
+          if (settled) return;
+          settled = true;
+          for (const timer of timers) timer.cancel();
+          ctx.signal.removeEventListener('abort', onAbort);
+          // Stop reading pipes a background process may still hold.
+          child?.stdout?.destroy();
+          child?.stderr?.destroy();
+          resolve(outcome);
+        };
+
+        // Signals go to the whole process group (negative pid): a script's children
+        // (`sleep 30`, a pipeline) must not outlive a timed-out or cancelled step.
+        const signalGroup = (sig: NodeJS.Signals): void => {
+          if (child?.pid === undefined) return;
+          try {
+            process.kill(-child.pid, sig);
+          } catch {
+            // ESRCH: the group is already gone.
+          }
+        };
+        const stop = (why: 'timeout' | 'cancel'): void => {
+          if (stopped !== null || settled) return;
+          stopped = why;
+          signalGroup('SIGTERM');
+          // Not cancelled on finish: members that ignore SIGTERM still get SIGKILL
+          // even after the shell itself has exited.
+          deps.clock.setTimer(killGraceMs, () => signalGroup('SIGKILL'));
+        };
+        const onAbort = (): void => stop('cancel');
+
+        try {
+          child = spawn(shell, ['-c', action.source], {
+            cwd: ctx.sopLocation,
+            env: {
+              ...process.env,
+              SOP_PAYLOAD: ctx.event.payload ?? '',
+              SOP_RUN_ID: ctx.runId,
+              SOP_NAME: ctx.sopName,
+              SOP_STEP: String(ctx.stepNumber),
+              SOP_TRIGGER_SOURCE: ctx.event.source,
+              SOP_TRIGGER_TOPIC: ctx.event.topic ?? '',
+            },
+            stdio: ['ignore', 'pipe', 'pipe'],
+            detached: true, // its own process group, so the group can be killed
+          });
+        } catch (err) {
+          // Thrown synchronously, e.g. a NUL byte in the payload cannot go into the environment.
+          finish({ status: 'failed', output: `[could not start ${shell}: ${message(err)}]` });
+          return;
+        }
+
+        child.stdout?.on('data', (chunk: Buffer) => output.push(chunk));
+        child.stderr?.on('data', (chunk: Buffer) => output.push(chunk));
+        // Destroying the pipes early can surface EPIPE-like errors; they change nothing.
+        child.stdout?.on('error', () => {});
+        child.stderr?.on('error', () => {});
+
+        child.on('error', (err) => {
+          // ENOENT for a missing shell or working folder, EACCES, ...
+          finish({ status: 'failed', output: `[could not start ${shell} in ${ctx.sopLocation}: ${message(err)}]` });
+        });
+
+        let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+        const done = (): void => {
+          if (exit === null) return;
+          const text = output.text();
+          if (stopped === 'timeout') finish({ status: 'failed', output: appendLine(text, `[timed out after ${timeoutSecs}s]`) });
+          else if (stopped === 'cancel') finish({ status: 'failed', output: appendLine(text, '[cancelled]') });
+          else if (exit.code === 0) finish({ status: 'completed', output: text });
+          else if (exit.code !== null) finish({ status: 'failed', output: appendLine(text, `[exit code ${exit.code}]`) });
+          else finish({ status: 'failed', output: appendLine(text, `[killed by ${exit.signal ?? 'a signal'}]`) });
+        };
+        child.on('exit', (code, signal) => {
+          exit = { code, signal };
+          timers.push(deps.clock.setTimer(PIPE_GRACE_MS, done));
+        });
+        // 'close' comes after 'exit' once both pipes are drained: the normal ending.
+        child.on('close', done);
+
+        const timeoutSecs = ctx.timeoutSecs ?? defaultTimeoutSecs;
+        timers.push(deps.clock.setTimer(timeoutSecs * 1000, () => stop('timeout')));
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}
+
+export function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Appends a note on its own line, without an empty line before it. */
+export function appendLine(text: string, line: string): string {
+  return text === '' || text.endsWith('\n') ? text + line : `${text}\n${line}`;
+}
+
+/**
+ * Captured output with a byte cap: keeps the first `max` bytes, counts the rest.
+ * Shared with http_request, whose response bodies are capped the same way.
+ */
+export class OutputBuffer {
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private dropped = 0;
+
+  constructor(private readonly max: number) {}
+
+  push(chunk: Buffer): void {
+    const room = this.max - this.kept;
+    if (room > 0) {
+      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+    this.dropped += chunk.length - Math.min(chunk.length, Math.max(0, room));
+  }
+
+  /** UTF-8 text, plus a `[output truncated: N more bytes]` line when bytes were dropped. */
+  text(): string {
+    let bytes = Buffer.concat(this.chunks);
+    let dropped = this.dropped;
+    if (dropped > 0) {
+      // Cut before a character split by the cap instead of showing U+FFFD for it.
+      const end = utf8Boundary(bytes);
+      dropped += bytes.length - end;
+      bytes = bytes.subarray(0, end);
+    }
+    const text = bytes.toString('utf8');
+    return dropped > 0 ? appendLine(text, `[output truncated: ${dropped} more bytes]`) : text;
+  }
+}
+
+/** The length of `bytes` without a trailing incomplete UTF-8 sequence. */
+function utf8Boundary(bytes: Buffer): number {
+  let start = bytes.length - 1;
+  // Back over at most 3 continuation bytes (10xxxxxx) to the lead byte.
+  while (start >= 0 && bytes.length - start <= 4 && ((bytes[start] ?? 0) & 0xc0) === 0x80) start--;
+  if (start < 0) return bytes.length;
+  const lead = bytes[start] ?? 0;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return bytes.length - start < need ? start : bytes.length;
+}

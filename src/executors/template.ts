@@ -1,0 +1,140 @@
+// Placeholders in action arguments: `{{payload}}`, `{{payload.a.0}}`, `{{run.id}}`,
+// `{{sop.name}}`, `{{steps.N.output}}`, `{{trigger.source}}`, `{{trigger.topic}}`.
+// Rendering is one pass over the text: an inserted value is never scanned again, so
+// a payload containing `{{run.id}}` stays literal data instead of expanding.
+
+import type { StepContext } from './types.js';
+
+/**
+ * How inserted values are escaped: 'text' inserts them as they are, 'json' escapes
+ * them for the inside of a JSON string literal, 'url' percent-encodes them as one
+ * URL component. The template's own text is never escaped.
+ */
+export type TemplateMode = 'text' | 'json' | 'url';
+
+/** `{{ expr }}`; braces cannot appear inside, so `{{{x}}}` renders as `{` + x + `}`. */
+const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+/** A dot-path segment: an object key or an array index; no whitespace, dots or braces. */
+const SEGMENT = /^[^.\s{}]+$/;
+const STEP_OUTPUT = /^steps\.([1-9]\d*)\.output$/;
+
+type Ref =
+  | { kind: 'payload'; path: string[] }
+  | { kind: 'run.id' | 'sop.name' | 'trigger.source' | 'trigger.topic' }
+  | { kind: 'step'; number: number };
+
+const FIXED = new Set(['run.id', 'sop.name', 'trigger.source', 'trigger.topic']);
+
+/** The reference an expression names, or null when it is not a known placeholder. */
+function parseRef(expr: string): Ref | null {
+  if (expr === 'payload') return { kind: 'payload', path: [] };
+  if (expr.startsWith('payload.')) {
+    const path = expr.slice('payload.'.length).split('.');
+    return path.every((s) => SEGMENT.test(s)) ? { kind: 'payload', path } : null;
+  }
+  if (FIXED.has(expr)) return { kind: expr as 'run.id' | 'sop.name' | 'trigger.source' | 'trigger.topic' };
+  const step = STEP_OUTPUT.exec(expr);
+  if (step?.[1] !== undefined) return { kind: 'step', number: Number(step[1]) };
+  return null;
+}
+
+// Private marker: the payload is missing or not JSON, so every path resolves to ''.
+const NOT_JSON: unique symbol = Symbol('NOT_JSON');
+
+/** Walks a dot path: own keys of objects, canonical indexes of arrays (as conditions do). */
+function lookup(root: unknown, path: readonly string[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (Array.isArray(value)) {
+      const index = Number(key);
+      if (String(index) !== key || !Number.isInteger(index) || index < 0 || index >= value.length) return undefined;
+      value = value[index];
+    } else if (value !== null && typeof value === 'object' && Object.hasOwn(value, key)) {
+      value = (value as Record<string, unknown>)[key];
+    } else {
+      return undefined;
+    }
+  }
+  return value;
+}
+
+/** A JSON value as template text: strings as they are, everything else as compact JSON. */
+function asText(value: unknown): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return value;
+  return JSON.stringify(value) ?? '';
+}
+
+// encodeURIComponent throws on lone surrogates; a payload must not be able to make
+// rendering throw, so they become U+FFFD first.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function escape(value: string, mode: TemplateMode): string {
+  switch (mode) {
+    case 'text':
+      return value;
+    case 'json':
+      // JSON.stringify escapes quotes, backslashes and control characters, so the
+      // value cannot end the surrounding string literal.
+      return JSON.stringify(value).slice(1, -1);
+    case 'url':
+      return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD'));
+  }
+}
+
+/** Replaces known placeholders with values from the step's context; unknown ones stay as written. */
+export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMode): string {
+  let parsed: unknown = undefined;
+  let parsedYet = false;
+  const payloadJson = (): unknown => {
+    // Parsed at most once per render, and only when a path placeholder needs it.
+    if (!parsedYet) {
+      parsedYet = true;
+      try {
+        parsed = JSON.parse(ctx.event.payload ?? '') as unknown;
+      } catch {
+        parsed = NOT_JSON;
+      }
+    }
+    return parsed;
+  };
+
+  const resolve = (ref: Ref): string => {
+    switch (ref.kind) {
+      case 'payload': {
+        if (ref.path.length === 0) return ctx.event.payload ?? '';
+        const root = payloadJson();
+        return root === NOT_JSON ? '' : asText(lookup(root, ref.path));
+      }
+      case 'run.id':
+        return ctx.runId;
+      case 'sop.name':
+        return ctx.sopName;
+      case 'trigger.source':
+        return ctx.event.source;
+      case 'trigger.topic':
+        return ctx.event.topic ?? '';
+      case 'step':
+        return ctx.outputs.get(ref.number) ?? '';
+    }
+  };
+
+  return text.replace(PLACEHOLDER, (whole, expr: string) => {
+    const ref = parseRef(expr);
+    return ref === null ? whole : escape(resolve(ref), mode);
+  });
+}
+
+/**
+ * The placeholders in `text` that name nothing known (as written inside the braces,
+ * each once): `{{ paylod.x }}` → `paylod.x`. Load-time validation turns them into
+ * warnings, since at run time they would be left in the text unchanged.
+ */
+export function templateProblems(text: string): string[] {
+  const unknown = new Set<string>();
+  for (const match of text.matchAll(PLACEHOLDER)) {
+    const expr = match[1] ?? '';
+    if (parseRef(expr) === null) unknown.add(expr);
+  }
+  return [...unknown];
+}

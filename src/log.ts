@@ -1,0 +1,32 @@
+// Logs go to stdout for journald (STYLE.md §13): one line per event, a level and a
+// component; journald adds the time. The logger is handed in, never imported as a global.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  log(level: LogLevel, message: string): void;
+  child(component: string): Logger;
+}
+
+export function createLogger(
+  options: { level?: LogLevel; write?: (line: string) => void; component?: string } = {},
+): Logger {
+  const min = ORDER[options.level ?? 'info'];
+  const write = options.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const make = (component: string): Logger => ({
+    log(level, message) {
+      if (ORDER[level] < min) return;
+      // One line per event: embedded newlines would split an entry in the journal.
+      write(`${level} [${component}] ${message.replace(/\r?\n/g, '\\n')}`);
+    },
+    child: (name) => make(name),
+  });
+  return make(options.component ?? 'sopgate');
+}
+
+/** A logger that keeps lines in memory, for tests. */
+export function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return Object.assign(createLogger({ level: 'debug', write: (line) => lines.push(line) }), { lines });
+}

@@ -1,0 +1,119 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock, systemClock } from '../src/engine/clock.js';
+import { createDelayExecutor } from '../src/executors/delay.js';
+import { createExecutors, RUNNABLE_TOOLS } from '../src/executors/index.js';
+import { createLogExecutor } from '../src/executors/log.js';
+import type { StepContext } from '../src/executors/types.js';
+import { createLogger, memoryLogger } from '../src/log.js';
+import { TOOL_NAMES, type StepAction } from '../src/sop/types.js';
+
+function ctx(over: Partial<StepContext> = {}): StepContext {
+  return {
+    runId: 'run-3',
+    sopName: 'fan-alarm',
+    sopLocation: '/tmp',
+    stepNumber: 2,
+    totalSteps: 2,
+    event: { source: 'mqtt', topic: 'sensors/fan', payload: '{"temp": 91}', timestamp: '2026-01-01T00:00:00Z' },
+    outputs: new Map([[1, 'fan restarted']]),
+    timeoutSecs: null,
+    signal: new AbortController().signal,
+    ...over,
+  };
+}
+
+const action = (tool: StepAction['tool'], args: Record<string, unknown>): StepAction => ({ tool, source: '', args });
+
+/** Lets pending promise callbacks run, so "not settled yet" is observed, not assumed. */
+const settled = async (p: Promise<unknown>): Promise<boolean> => {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+};
+
+describe('delay executor', () => {
+  it('waits the given seconds on the injected clock', async () => {
+    const clock = new ManualClock();
+    const pending = createDelayExecutor({ clock, logger: memoryLogger() }).run(action('delay', { seconds: 5 }), ctx());
+    clock.advance(4999);
+    assert.equal(await settled(pending), false);
+    clock.advance(1);
+    assert.deepEqual(await pending, { status: 'completed', output: 'waited 5s' });
+    assert.equal(clock.pending, 0);
+  });
+
+  it('handles fractions and zero', async () => {
+    const clock = new ManualClock();
+    const delay = createDelayExecutor({ clock, logger: memoryLogger() });
+    const half = delay.run(action('delay', { seconds: 0.5 }), ctx());
+    const zero = delay.run(action('delay', { seconds: 0 }), ctx());
+    clock.advance(0);
+    assert.deepEqual(await zero, { status: 'completed', output: 'waited 0s' });
+    assert.equal(await settled(half), false);
+    clock.advance(500);
+    assert.deepEqual(await half, { status: 'completed', output: 'waited 0.5s' });
+  });
+
+  it('is cancelled through the signal and disarms its timer', async () => {
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    const pending = createDelayExecutor({ clock, logger: memoryLogger() }).run(action('delay', { seconds: 60 }), ctx({ signal: controller.signal }));
+    assert.equal(clock.pending, 1);
+    controller.abort();
+    assert.deepEqual(await pending, { status: 'failed', output: '[cancelled]' });
+    assert.equal(clock.pending, 0);
+  });
+
+  it('does not arm a timer when already cancelled', async () => {
+    const clock = new ManualClock();
+    const controller = new AbortController();
+    controller.abort();
+    const outcome = await createDelayExecutor({ clock, logger: memoryLogger() }).run(action('delay', { seconds: 1 }), ctx({ signal: controller.signal }));
+    assert.deepEqual(outcome, { status: 'failed', output: '[cancelled]' });
+    assert.equal(clock.pending, 0);
+  });
+});
+
+describe('log executor', () => {
+  it("renders the message and logs it at the level, under the SOP's component", async () => {
+    const logger = memoryLogger();
+    const outcome = await createLogExecutor({ clock: systemClock, logger }).run(
+      action('log', { message: 'temp {{payload.temp}} on {{trigger.topic}}; step 1: {{steps.1.output}}', level: 'warn' }),
+      ctx(),
+    );
+    assert.deepEqual(outcome, { status: 'completed', output: 'temp 91 on sensors/fan; step 1: fan restarted' });
+    assert.deepEqual(logger.lines, ['warn [sop:fan-alarm] temp 91 on sensors/fan; step 1: fan restarted']);
+  });
+
+  it('logs at info by default and keeps one line per message', async () => {
+    const logger = memoryLogger();
+    const outcome = await createLogExecutor({ clock: systemClock, logger }).run(action('log', { message: 'a\n{{payload}}' }), ctx());
+    assert.deepEqual(outcome, { status: 'completed', output: 'a\n{"temp": 91}' });
+    assert.deepEqual(logger.lines, ['info [sop:fan-alarm] a\\n{"temp": 91}']);
+  });
+
+  it('completes even when the level is below the logger threshold', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', write: (line) => lines.push(line) });
+    const outcome = await createLogExecutor({ clock: systemClock, logger }).run(action('log', { message: 'quiet', level: 'debug' }), ctx());
+    assert.deepEqual(outcome, { status: 'completed', output: 'quiet' });
+    assert.deepEqual(lines, []);
+  });
+});
+
+describe('createExecutors', () => {
+  it('builds exactly the runnable tools of this stage', () => {
+    const executors = createExecutors({ clock: new ManualClock(), logger: memoryLogger() });
+    assert.deepEqual(Object.keys(executors).sort(), ['delay', 'http_request', 'log', 'shell']);
+    assert.deepEqual([...RUNNABLE_TOOLS].sort(), Object.keys(executors).sort());
+    for (const tool of TOOL_NAMES) assert.equal(executors[tool] !== undefined, RUNNABLE_TOOLS.has(tool), tool);
+  });
+
+  it('hands options to the shell executor', async () => {
+    const executors = createExecutors({ clock: systemClock, logger: memoryLogger() }, { maxOutputBytes: 3, shell: '/bin/sh' });
+    const outcome = await executors.shell?.run({ tool: 'shell', source: 'printf abcdef', args: {} }, ctx());
+    assert.deepEqual(outcome, { status: 'completed', output: 'abc\n[output truncated: 3 more bytes]' });
+  });
+});
