@@ -1,0 +1,210 @@
+// The engine's narrow view of SQLite: runs, step results, SOP snapshots, cooldowns and
+// the audit ledger, through statements prepared once. The engine holds active runs in
+// memory and writes through; reads here serve recovery and the API.
+import type { Run, RunStatus, StepResult } from '../engine/types.js';
+import { openDatabase, type Db, type OpenOptions } from './db.js';
+
+export type Phase = 'gate' | 'executing' | 'external';
+
+/** A run as stored: the run object plus what recovery needs to pick it up again. */
+export interface RunRecord extends Run {
+  sop_hash: string;
+  phase: Phase | null;
+  /** The current step's approval gate has been passed. */
+  approved: boolean;
+  /** Retries of the current step so far. */
+  attempt: number;
+}
+
+export interface LedgerEntry {
+  id?: number;
+  at: string;
+  kind: string;
+  sop_name: string | null;
+  run_id: string | null;
+  step_number: number | null;
+  actor: string | null;
+  detail: string | null;
+}
+
+interface RunRow {
+  run_id: string;
+  sop_name: string;
+  sop_hash: string;
+  status: RunStatus;
+  current_step: number;
+  total_steps: number;
+  trigger_source: Run['trigger_event']['source'];
+  trigger_topic: string | null;
+  trigger_payload: string | null;
+  trigger_timestamp: string;
+  started_at: string;
+  completed_at: string | null;
+  waiting_since: string | null;
+  phase: Phase | null;
+  approved: number;
+  attempt: number;
+  reason: string | null;
+}
+
+const ACTIVE = `status IN ('running', 'waiting_approval')`;
+const FINISHED = `status IN ('completed', 'failed', 'cancelled')`;
+
+export class RunStore {
+  readonly db: Db;
+  private readonly s;
+
+  constructor(db: Db) {
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
+        trigger_topic, trigger_payload, trigger_timestamp, started_at, completed_at, waiting_since, phase, approved, attempt, reason)
+        VALUES (@run_id, @sop_name, @sop_hash, @status, @current_step, @total_steps, @trigger_source, @trigger_topic,
+        @trigger_payload, @trigger_timestamp, @started_at, @completed_at, @waiting_since, @phase, @approved, @attempt, @reason)`),
+      updateRun: p(`UPDATE runs SET status = @status, current_step = @current_step, completed_at = @completed_at,
+        waiting_since = @waiting_since, phase = @phase, approved = @approved, attempt = @attempt, reason = @reason
+        WHERE run_id = @run_id`),
+      putStep: p(`INSERT OR REPLACE INTO step_results (run_id, step_number, status, output, started_at, completed_at)
+        VALUES (@run_id, @step_number, @status, @output, @started_at, @completed_at)`),
+      getRun: p(`SELECT * FROM runs WHERE run_id = ?`),
+      steps: p(`SELECT step_number, status, output, started_at, completed_at FROM step_results WHERE run_id = ? ORDER BY step_number`),
+      active: p(`SELECT * FROM runs WHERE ${ACTIVE} ORDER BY seq`),
+      list: p(`SELECT * FROM runs WHERE (@status IS NULL OR status = @status) AND (@sop IS NULL OR sop_name = @sop)
+        ORDER BY seq DESC LIMIT @limit`),
+      countFinished: p(`SELECT count(*) AS n FROM runs WHERE ${FINISHED}`),
+      prune: p(`DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
+      putSnapshot: p(`INSERT OR IGNORE INTO sop_snapshots (hash, definition) VALUES (?, ?)`),
+      getSnapshot: p(`SELECT definition FROM sop_snapshots WHERE hash = ?`),
+      setCooldown: p(`INSERT INTO cooldowns (sop_name, last_finished_ms) VALUES (?, ?)
+        ON CONFLICT (sop_name) DO UPDATE SET last_finished_ms = max(last_finished_ms, excluded.last_finished_ms)`),
+      cooldowns: p(`SELECT sop_name, last_finished_ms FROM cooldowns`),
+      ledger: p(`INSERT INTO ledger (at, kind, sop_name, run_id, step_number, actor, detail)
+        VALUES (@at, @kind, @sop_name, @run_id, @step_number, @actor, @detail)`),
+      ledgerForRun: p(`SELECT * FROM ledger WHERE run_id = ? ORDER BY id`),
+      ledgerRecent: p(`SELECT * FROM ledger ORDER BY id DESC LIMIT ?`),
+    };
+  }
+
+  static open(file: string, options: OpenOptions = {}): RunStore {
+    return new RunStore(openDatabase(file, options));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one transaction: all of its writes land together or not at all. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertRun(run: RunRecord): void {
+    this.s.insertRun.run(toRow(run));
+  }
+
+  updateRun(run: RunRecord): void {
+    this.s.updateRun.run(toRow(run));
+  }
+
+  putStepResult(runId: string, result: StepResult): void {
+    this.s.putStep.run({ run_id: runId, ...result });
+  }
+
+  getRun(runId: string): RunRecord | null {
+    const row = this.s.getRun.get(runId) as RunRow | undefined;
+    return row === undefined ? null : this.withSteps(row);
+  }
+
+  activeRuns(): RunRecord[] {
+    return (this.s.active.all() as RunRow[]).map((row) => this.withSteps(row));
+  }
+
+  /** Newest first. */
+  listRuns(filter: { status?: RunStatus | undefined; sop?: string | undefined; limit?: number | undefined } = {}): RunRecord[] {
+    const rows = this.s.list.all({ status: filter.status ?? null, sop: filter.sop ?? null, limit: filter.limit ?? 100 }) as RunRow[];
+    return rows.map((row) => this.withSteps(row));
+  }
+
+  countFinished(): number {
+    return (this.s.countFinished.get() as { n: number }).n;
+  }
+
+  /** Deletes the `count` oldest finished runs (their step results go with them). */
+  pruneFinished(count: number): void {
+    if (count > 0) this.s.prune.run(count);
+  }
+
+  putSnapshot(hash: string, definition: string): void {
+    this.s.putSnapshot.run(hash, definition);
+  }
+
+  getSnapshot(hash: string): string | null {
+    const row = this.s.getSnapshot.get(hash) as { definition: string } | undefined;
+    return row?.definition ?? null;
+  }
+
+  setLastFinished(sopName: string, ms: number): void {
+    this.s.setCooldown.run(sopName, ms);
+  }
+
+  lastFinished(): Map<string, number> {
+    const rows = this.s.cooldowns.all() as { sop_name: string; last_finished_ms: number }[];
+    return new Map(rows.map((r) => [r.sop_name, r.last_finished_ms]));
+  }
+
+  appendLedger(entry: LedgerEntry): void {
+    this.s.ledger.run(entry);
+  }
+
+  ledger(runId?: string, limit = 100): LedgerEntry[] {
+    return (runId === undefined ? this.s.ledgerRecent.all(limit) : this.s.ledgerForRun.all(runId)) as LedgerEntry[];
+  }
+
+  private withSteps(row: RunRow): RunRecord {
+    return {
+      run_id: row.run_id,
+      sop_name: row.sop_name,
+      status: row.status,
+      current_step: row.current_step,
+      total_steps: row.total_steps,
+      trigger_event: {
+        source: row.trigger_source,
+        topic: row.trigger_topic,
+        payload: row.trigger_payload,
+        timestamp: row.trigger_timestamp,
+      },
+      started_at: row.started_at,
+      completed_at: row.completed_at,
+      waiting_since: row.waiting_since,
+      step_results: this.s.steps.all(row.run_id) as StepResult[],
+      reason: row.reason,
+      sop_hash: row.sop_hash,
+      phase: row.phase,
+      approved: row.approved === 1,
+      attempt: row.attempt,
+    };
+  }
+}
+
+function toRow(run: RunRecord): RunRow {
+  return {
+    run_id: run.run_id,
+    sop_name: run.sop_name,
+    sop_hash: run.sop_hash,
+    status: run.status,
+    current_step: run.current_step,
+    total_steps: run.total_steps,
+    trigger_source: run.trigger_event.source,
+    trigger_topic: run.trigger_event.topic,
+    trigger_payload: run.trigger_event.payload,
+    trigger_timestamp: run.trigger_event.timestamp,
+    started_at: run.started_at,
+    completed_at: run.completed_at,
+    waiting_since: run.waiting_since,
+    phase: run.phase,
+    approved: run.approved ? 1 : 0,
+    attempt: run.attempt,
+    reason: run.reason,
+  };
+}
