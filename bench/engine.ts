@@ -1,0 +1,131 @@
+// Engine benchmark: prints figures, asserts nothing. `npm run bench:engine`.
+//
+// Run starts per second (auto SOP, one external step: start + persist), runs completed
+// per second for a 3-step `log` SOP, each with SQLite synchronous=NORMAL and FULL, on a
+// real database file in a temp folder.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { systemClock } from '../src/engine/clock.js';
+import { Engine } from '../src/engine/engine.js';
+import { createLogExecutor } from '../src/executors/log.js';
+import { createLogger } from '../src/log.js';
+import type { SopDefinition, Step } from '../src/sop/types.js';
+import type { Synchronous } from '../src/store/db.js';
+import { RunStore } from '../src/store/run-store.js';
+
+const TARGET_STARTS = 10_000;
+const quiet = createLogger({ write: () => {} });
+
+function step(number: number, log: boolean): Step {
+  return {
+    number,
+    title: `Step ${number}`,
+    body: '',
+    suggested_tools: [],
+    requires_confirmation: false,
+    action: log ? { tool: 'log', source: '', args: { message: `step ${number} of {{run.id}}`, level: 'info' } } : null,
+    on_failure: { policy: 'fail' },
+    timeout_secs: null,
+  };
+}
+
+function sop(name: string, steps: Step[]): SopDefinition {
+  return {
+    name,
+    description: name,
+    version: '1.0.0',
+    priority: 'normal',
+    execution_mode: 'auto',
+    cooldown_secs: 0,
+    max_concurrent: 1_000_000,
+    triggers: [{ type: 'manual' }],
+    steps,
+    location: tmpdir(),
+  };
+}
+
+function engineOn(dir: string, synchronous: Synchronous): { engine: Engine; store: RunStore } {
+  const store = RunStore.open(join(dir, `bench-${synchronous}.db`), { synchronous });
+  const engine = new Engine({
+    store,
+    clock: systemClock,
+    logger: quiet,
+    executors: { log: createLogExecutor({ clock: systemClock, logger: quiet }) },
+    maxConcurrentTotal: 1_000_000,
+    approvalTimeoutSecs: 0,
+    maxFinishedRuns: 1_000_000,
+  });
+  engine.setSops([sop('external', [step(1, false)]), sop('three-logs', [step(1, true), step(2, true), step(3, true)])]);
+  engine.start();
+  return { engine, store };
+}
+
+const event = () => ({ source: 'mqtt' as const, topic: 'sensors/site1/temp', payload: '{"value": 91.5, "unit": "F", "sensor": "cold-room-2"}', timestamp: new Date().toISOString() });
+
+/** Starts `count` runs as fast as events could arrive; done when the last start is durable. */
+async function measureStarts(engine: Engine, count: number): Promise<number> {
+  const t0 = performance.now();
+  const starts: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    starts.push(engine.startRun('external', event()).then((r) => {
+      if (!r.ok) throw new Error(r.message);
+    }));
+    // Events arrive from sockets, a few hundred per turn of the event loop at most.
+    if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(starts);
+  return count / ((performance.now() - t0) / 1000);
+}
+
+async function measureCompleted(engine: Engine, count: number): Promise<number> {
+  let done = 0;
+  let resolveAll!: () => void;
+  const all = new Promise<void>((resolve) => (resolveAll = resolve));
+  const off = engine.onEvent((e) => {
+    if (e.kind === 'completed' && ++done === count) resolveAll();
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    void engine.startRun('three-logs', event()).then((r) => {
+      if (!r.ok) throw new Error(r.message);
+    });
+    if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await all;
+  off();
+  return count / ((performance.now() - t0) / 1000);
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sopgate-bench-engine-'));
+  console.log(`sopgate engine bench — node ${process.version}, real SQLite files (WAL) in ${tmpdir()}`);
+  try {
+    const results: Record<string, { starts: number; completed: number }> = {};
+    for (const synchronous of ['normal', 'full'] as const) {
+      const { engine, store } = engineOn(dir, synchronous);
+      await measureStarts(engine, 2_000); // warm-up
+      await measureCompleted(engine, 500);
+      const starts = await measureStarts(engine, synchronous === 'full' ? 3_000 : 20_000);
+      const completed = await measureCompleted(engine, synchronous === 'full' ? 1_000 : 5_000);
+      results[synchronous] = { starts, completed };
+      engine.stop();
+      store.close();
+      console.log(
+        `synchronous=${synchronous.toUpperCase().padEnd(6)}: ${fmt(starts).padStart(8)} run starts/s persisted (auto SOP, one external step)  ` +
+          `${fmt(completed).padStart(7)} runs completed/s (3 log steps: ${fmt(completed * 5)} state changes/s)`,
+      );
+    }
+    const normal = results.normal!;
+    const full = results.full!;
+    console.log(`NORMAL/FULL      : starts ${(normal.starts / full.starts).toFixed(1)}×, completed runs ${(normal.completed / full.completed).toFixed(1)}×`);
+    console.log(`≥ ${fmt(TARGET_STARTS)} run starts/s with NORMAL: ${normal.starts >= TARGET_STARTS ? 'yes' : 'no'}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

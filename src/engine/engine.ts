@@ -1,0 +1,485 @@
+// The run engine: what happens after an event matched. Active runs live in memory and
+// every state change is written through to SQLite in one transaction together with its
+// ledger rows, before anyone is told about it (DESIGN.md §2, §5).
+import { createHash } from 'node:crypto';
+import type { GatewayEvent } from '../events.js';
+import type { Executor } from '../executors/types.js';
+import type { Logger } from '../log.js';
+import type { SopDefinition, ToolName } from '../sop/types.js';
+import type { RunRecord, RunStore } from '../store/run-store.js';
+import type { Clock } from './clock.js';
+import { gateFor, timeoutApproves } from './gates.js';
+import { stepHandoff } from './handoff.js';
+import { RefusalLog } from './refusals.js';
+import { newRunId } from './run-id.js';
+import { publicRun, RunState, Tx } from './run-state.js';
+import {
+  TERMINAL,
+  type ActionResult,
+  type Actor,
+  type Run,
+  type RunEvent,
+  type RunStatus,
+  type StartResult,
+  type StepStatus,
+} from './types.js';
+
+export interface EngineOptions {
+  store: RunStore;
+  clock: Clock;
+  logger: Logger;
+  executors: Partial<Record<ToolName, Executor>>;
+  maxConcurrentTotal: number;
+  /** 0 = never. */
+  approvalTimeoutSecs: number;
+  maxFinishedRuns: number;
+}
+
+export interface EngineStats {
+  active: number;
+  runsStarted: number;
+  runsFinished: Record<'completed' | 'failed' | 'cancelled', number>;
+  refusals: Record<string, number>;
+}
+
+export class Engine {
+  private readonly o: EngineOptions;
+  private readonly log: Logger;
+  private readonly refusals: RefusalLog;
+  private sops = new Map<string, SopDefinition>();
+  /** Snapshot hash and JSON per loaded definition object, computed once per load. */
+  private readonly snapshots = new WeakMap<SopDefinition, { hash: string; json: string }>();
+  private readonly storedHashes = new Set<string>();
+  private readonly active = new Map<string, RunState>();
+  /** Finished runs whose last change is not written yet: reads must not go stale. */
+  private readonly unflushed = new Map<string, RunState>();
+  private readonly activeBySop = new Map<string, number>();
+  private readonly lastFinished = new Map<string, number>();
+  private readonly listeners = new Set<(event: RunEvent) => void>();
+  private finishedCount = 0;
+  private stopping = false;
+  private pending: Tx[] = [];
+  private flushScheduled = false;
+  private readonly counters = { started: 0, completed: 0, failed: 0, cancelled: 0 };
+
+  constructor(options: EngineOptions) {
+    this.o = options;
+    this.log = options.logger.child('engine');
+    this.refusals = new RefusalLog(options.clock, (row) => {
+      const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;
+      this.o.store.appendLedger({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
+    });
+  }
+
+  /** The SOP set new runs start from; active runs keep the definition they started with. */
+  setSops(sops: readonly SopDefinition[]): void {
+    this.sops = new Map(sops.map((s) => [s.name, s]));
+  }
+
+  onEvent(listener: (event: RunEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Restores every non-terminal run after a restart or a crash. */
+  start(): void {
+    const store = this.o.store;
+    for (const [name, ms] of store.lastFinished()) this.lastFinished.set(name, ms);
+    this.finishedCount = store.countFinished();
+    const tx = new Tx();
+    for (const record of store.activeRuns()) {
+      const json = store.getSnapshot(record.sop_hash);
+      if (json === null) {
+        this.log.log('error', `run ${record.run_id}: its SOP snapshot is missing; failing it`);
+        continue;
+      }
+      this.storedHashes.add(record.sop_hash);
+      const st = this.track(new RunState(record, JSON.parse(json) as SopDefinition));
+      const step = st.step();
+      if (record.status === 'waiting_approval' && step !== undefined) {
+        this.armApprovalTimer(st, gateFor(st.sop, step));
+      } else if (record.phase === 'executing') {
+        tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, st.record.run_id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
+        tx.touch(st);
+        tx.after(() => this.launch(st));
+      } else if (record.phase === null) {
+        this.proceed(tx, st);
+      }
+    }
+    void this.commit(tx);
+    this.flush();
+    if (this.active.size > 0) this.log.log('info', `restored ${this.active.size} active run(s)`);
+  }
+
+  /** Stops timers and in-flight actions without changing any run: a restart resumes them. */
+  stop(): void {
+    this.stopping = true;
+    for (const st of this.active.values()) {
+      st.timer?.cancel();
+      st.abort?.abort();
+    }
+    this.refusals.flush();
+    this.flush();
+  }
+
+  /** Resolves once the new run is durable; a refusal resolves at once. */
+  startRun(sopName: string, event: GatewayEvent): Promise<StartResult> {
+    const sop = this.sops.get(sopName);
+    const refuse = (reason: Exclude<StartResult, { ok: true }>['reason'], message: string, retryAfterSecs?: number): Promise<StartResult> => {
+      this.refusals.record(sopName, reason, message);
+      return Promise.resolve(retryAfterSecs === undefined ? { ok: false, reason, message } : { ok: false, reason, message, retryAfterSecs });
+    };
+    if (sop === undefined) return refuse('unknown_sop', `no SOP named "${sopName}" is loaded`);
+    if (sop.steps.length === 0) return refuse('no_steps', `${sopName} has no steps`);
+    if ((this.activeBySop.get(sopName) ?? 0) >= sop.max_concurrent) {
+      return refuse('concurrency', `${sopName} already has ${sop.max_concurrent} active run(s) (max_concurrent)`);
+    }
+    if (this.active.size >= this.o.maxConcurrentTotal) {
+      return refuse('global_concurrency', `the gateway already has ${this.o.maxConcurrentTotal} active run(s) (max_concurrent_total)`);
+    }
+    const now = this.o.clock.now();
+    const last = this.lastFinished.get(sopName);
+    if (sop.cooldown_secs > 0 && last !== undefined && now - last < sop.cooldown_secs * 1000) {
+      const left = Math.ceil((last + sop.cooldown_secs * 1000 - now) / 1000);
+      return refuse('cooldown', `${sopName} is cooling down for ${left} more second(s)`, left);
+    }
+
+    const snapshot = this.snapshotOf(sop);
+    const record: RunRecord = {
+      run_id: newRunId(now),
+      sop_name: sop.name,
+      status: 'running',
+      current_step: 1,
+      total_steps: sop.steps.length,
+      trigger_event: { source: event.source, topic: event.topic ?? null, payload: event.payload ?? null, timestamp: event.timestamp },
+      started_at: iso(now),
+      completed_at: null,
+      waiting_since: null,
+      step_results: [],
+      reason: null,
+      sop_hash: snapshot.hash,
+      phase: null,
+      approved: false,
+      attempt: 0,
+    };
+    const st = this.track(new RunState(record, sop));
+    const tx = new Tx();
+    if (!this.storedHashes.has(snapshot.hash)) tx.snapshots.push([snapshot.hash, snapshot.json]);
+    tx.created.push(st);
+    tx.ledger.push({ ...this.entry('started', sop.name, record.run_id, null, 'engine'), detail: describeEvent(event) });
+    tx.after(() => this.emit('started', st));
+    this.counters.started++;
+    this.proceed(tx, st);
+    const run = st.toRun();
+    return this.commit(tx).then(() => ({ ok: true, run }));
+  }
+
+  /** Each action resolves once its change is durable, with the run as it was then. */
+  approve(runId: string, actor: Actor): Promise<ActionResult> {
+    const st = this.active.get(runId);
+    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    if (st.record.status !== 'waiting_approval') {
+      return Promise.resolve({ ok: false, reason: 'not_waiting', message: `run ${runId} is not waiting for approval` });
+    }
+    return this.passGate(st, actor, null);
+  }
+
+  advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
+    const st = this.active.get(runId);
+    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    if (st.record.status === 'waiting_approval') {
+      return Promise.resolve({ ok: false, reason: 'waiting_approval', message: `run ${runId} is waiting for approval of step ${st.record.current_step}: approve it first` });
+    }
+    if (st.record.phase !== 'external') {
+      return Promise.resolve({ ok: false, reason: 'not_external', message: `step ${st.record.current_step} of run ${runId} is run by the gateway, not reported` });
+    }
+    const tx = new Tx();
+    tx.ledger.push({ ...this.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: result.status });
+    this.stepFinished(tx, st, result.status, result.output ?? '');
+    return this.commitWithRun(tx, st);
+  }
+
+  cancel(runId: string, actor: Actor): Promise<ActionResult> {
+    const st = this.active.get(runId);
+    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    const tx = new Tx();
+    this.finish(tx, st, 'cancelled', `cancelled by ${actor}`, actor);
+    return this.commitWithRun(tx, st);
+  }
+
+  getRun(runId: string): Run | null {
+    const st = this.active.get(runId) ?? this.unflushed.get(runId);
+    if (st !== undefined) return st.toRun();
+    const record = this.o.store.getRun(runId);
+    return record === null ? null : publicRun(record);
+  }
+
+  listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): Run[] {
+    return this.o.store.listRuns(filter).map((r) => (this.active.get(r.run_id) ?? this.unflushed.get(r.run_id))?.toRun() ?? publicRun(r));
+  }
+
+  stats(): EngineStats {
+    return {
+      active: this.active.size,
+      runsStarted: this.counters.started,
+      runsFinished: { completed: this.counters.completed, failed: this.counters.failed, cancelled: this.counters.cancelled },
+      refusals: Object.fromEntries(this.refusals.totals),
+    };
+  }
+
+  // --- transitions: each mutates state and queues its writes and effects on a Tx ---
+
+  /** Moves a run to its current step: waits at a gate, launches the action, or hands the step off. */
+  private proceed(tx: Tx, st: RunState): void {
+    const rec = st.record;
+    tx.touch(st);
+    const step = st.step();
+    if (step === undefined) {
+      this.finish(tx, st, 'completed', null, 'engine');
+      return;
+    }
+    const gate = gateFor(st.sop, step);
+    if (gate !== 'none' && !rec.approved) {
+      rec.status = 'waiting_approval';
+      rec.phase = 'gate';
+      rec.waiting_since = iso(this.o.clock.now());
+      tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
+      tx.after(() => {
+        this.armApprovalTimer(st, gate);
+        this.emit('waiting_approval', st);
+      });
+      return;
+    }
+    rec.status = 'running';
+    rec.waiting_since = null;
+    st.stepStartedAt = this.o.clock.now();
+    tx.ledger.push(this.entry('step_started', rec.sop_name, rec.run_id, rec.current_step, 'engine'));
+    if (step.action !== null) {
+      rec.phase = 'executing';
+      tx.after(() => this.launch(st));
+    } else {
+      rec.phase = 'external';
+      tx.after(() => this.emit('step', st, stepHandoff(st.sop, st.toRun(), step)));
+    }
+  }
+
+  private passGate(st: RunState, actor: Actor, detail: string | null): Promise<ActionResult> {
+    const tx = new Tx();
+    st.timer?.cancel();
+    st.timer = undefined;
+    st.record.approved = true;
+    tx.ledger.push({ ...this.entry('approved', st.record.sop_name, st.record.run_id, st.record.current_step, actor), detail });
+    this.proceed(tx, st);
+    return this.commitWithRun(tx, st);
+  }
+
+  private stepFinished(tx: Tx, st: RunState, status: StepStatus, output: string): void {
+    const rec = st.record;
+    const step = st.step()!;
+    const now = this.o.clock.now();
+    tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: iso(st.stepStartedAt ?? now), completed_at: iso(now) })]);
+    tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
+    tx.touch(st);
+    if (status === 'failed') {
+      const policy = step.on_failure;
+      if (policy.policy === 'retry' && rec.attempt < policy.retries) {
+        rec.attempt++;
+        tx.ledger.push({ ...this.entry('retry', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: `retry ${rec.attempt} of ${policy.retries}` });
+        rec.approved = true; // a retry does not ask for approval again
+        this.proceed(tx, st);
+        return;
+      }
+      if (policy.policy !== 'continue') {
+        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${output}`, 'engine');
+        return;
+      }
+    }
+    rec.current_step++;
+    rec.approved = false;
+    rec.attempt = 0;
+    this.proceed(tx, st);
+  }
+
+  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor): void {
+    const rec = st.record;
+    const now = this.o.clock.now();
+    rec.status = status;
+    rec.phase = null;
+    rec.waiting_since = null;
+    rec.completed_at = iso(now);
+    rec.reason = reason;
+    tx.touch(st);
+    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
+    tx.cooldowns.push([rec.sop_name, now]);
+    this.lastFinished.set(rec.sop_name, now);
+    this.untrack(st);
+    this.unflushed.set(rec.run_id, st);
+    tx.after(() => this.unflushed.delete(rec.run_id));
+    st.timer?.cancel();
+    st.abort?.abort();
+    this.counters[status]++;
+    this.finishedCount++;
+    if (this.finishedCount > this.o.maxFinishedRuns) {
+      tx.prune += this.finishedCount - this.o.maxFinishedRuns;
+      this.finishedCount = this.o.maxFinishedRuns;
+    }
+    tx.after(() => this.emit(status, st));
+  }
+
+  // --- effects ---
+
+  private launch(st: RunState): void {
+    if (this.stopping || !this.active.has(st.record.run_id)) return;
+    const step = st.step();
+    if (step?.action == null) return;
+    const generation = ++st.generation;
+    const abort = new AbortController();
+    st.abort = abort;
+    const done = (status: 'completed' | 'failed', output: string): void => {
+      // A cancelled run, a stopping gateway or a superseded attempt ignores the result.
+      if (this.stopping || st.generation !== generation || !this.active.has(st.record.run_id)) return;
+      const tx = new Tx();
+      this.stepFinished(tx, st, status, output);
+      void this.commit(tx);
+    };
+    const executor = this.o.executors[step.action.tool];
+    if (executor === undefined) {
+      queueMicrotask(() => done('failed', `this gateway has no executor for ${step.action!.tool}`));
+      return;
+    }
+    executor
+      .run(step.action, {
+        runId: st.record.run_id,
+        sopName: st.sop.name,
+        sopLocation: st.sop.location,
+        stepNumber: step.number,
+        totalSteps: st.record.total_steps,
+        event: st.event(),
+        outputs: st.outputs,
+        timeoutSecs: step.timeout_secs,
+        signal: abort.signal,
+      })
+      .then(
+        (outcome) => done(outcome.status, outcome.output),
+        (err: unknown) => done('failed', `executor error: ${err instanceof Error ? err.message : String(err)}`),
+      );
+  }
+
+  private armApprovalTimer(st: RunState, gate: ReturnType<typeof gateFor>): void {
+    const secs = this.o.approvalTimeoutSecs;
+    if (this.stopping || secs <= 0 || !timeoutApproves(st.sop, gate) || st.record.waiting_since === null) return;
+    const due = Date.parse(st.record.waiting_since) + secs * 1000;
+    st.timer?.cancel();
+    st.timer = this.o.clock.setTimer(due - this.o.clock.now(), () => {
+      st.timer = undefined;
+      if (this.active.has(st.record.run_id) && st.record.status === 'waiting_approval') {
+        void this.passGate(st, 'timeout', `approved automatically after ${secs}s (${st.sop.priority} priority)`);
+      }
+    });
+  }
+
+  private emit(kind: RunEvent['kind'], st: RunState, step?: RunEvent['step']): void {
+    if (this.listeners.size === 0) return;
+    const event: RunEvent = step === undefined ? { kind, run: st.toRun() } : { kind, run: st.toRun(), step };
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.log('error', `run event listener failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /**
+   * Queues a transaction. Everything queued in one turn of the event loop is written in
+   * one SQLite transaction (group commit); only then are callers answered and effects
+   * run, so nothing is told before it is durable.
+   */
+  private commit(tx: Tx): Promise<void> {
+    this.pending.push(tx);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => tx.after(resolve, reject));
+  }
+
+  private commitWithRun(tx: Tx, st: RunState): Promise<ActionResult> {
+    const run = st.toRun();
+    return this.commit(tx).then(() => ({ ok: true, run }));
+  }
+
+  /** Writes every queued transaction at once, then runs their effects in order. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const store = this.o.store;
+    try {
+      store.transaction(() => {
+        for (const tx of batch) {
+          for (const [hash, json] of tx.snapshots) store.putSnapshot(hash, json);
+          for (const st of tx.created) store.insertRun(st.record);
+          for (const st of tx.touched) if (!tx.created.includes(st)) store.updateRun(st.record);
+          for (const [runId, result] of tx.results) store.putStepResult(runId, result);
+          for (const entry of tx.ledger) store.appendLedger(entry);
+          for (const [name, ms] of tx.cooldowns) store.setLastFinished(name, ms);
+          if (tx.prune > 0) store.pruneFinished(tx.prune);
+        }
+      });
+    } catch (err) {
+      // The database refused (disk full, I/O error): nobody is told the change happened.
+      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${err instanceof Error ? err.message : String(err)}`);
+      for (const tx of batch) tx.fail(err);
+      return;
+    }
+    for (const tx of batch) for (const [hash] of tx.snapshots) this.storedHashes.add(hash);
+    for (const tx of batch) tx.done();
+  }
+
+  // --- bookkeeping ---
+
+  private track(st: RunState): RunState {
+    this.active.set(st.record.run_id, st);
+    this.activeBySop.set(st.record.sop_name, (this.activeBySop.get(st.record.sop_name) ?? 0) + 1);
+    return st;
+  }
+
+  private untrack(st: RunState): void {
+    this.active.delete(st.record.run_id);
+    const n = (this.activeBySop.get(st.record.sop_name) ?? 1) - 1;
+    if (n > 0) this.activeBySop.set(st.record.sop_name, n);
+    else this.activeBySop.delete(st.record.sop_name);
+  }
+
+  private notActive(runId: string): ActionResult {
+    const record = this.unflushed.get(runId)?.record ?? this.o.store.getRun(runId);
+    if (record !== null && TERMINAL.has(record.status)) {
+      return { ok: false, reason: 'finished', message: `run ${runId} is already ${record.status}` };
+    }
+    return { ok: false, reason: 'not_found', message: `no run ${runId}` };
+  }
+
+  private snapshotOf(sop: SopDefinition): { hash: string; json: string } {
+    let snapshot = this.snapshots.get(sop);
+    if (snapshot === undefined) {
+      const json = JSON.stringify(sop);
+      snapshot = { hash: createHash('sha256').update(json).digest('hex').slice(0, 32), json };
+      this.snapshots.set(sop, snapshot);
+    }
+    return snapshot;
+  }
+
+  private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
+    return { at: iso(this.o.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function describeEvent(event: GatewayEvent): string {
+  return `${event.source}${event.topic === undefined ? '' : ` ${event.topic}`}`;
+}

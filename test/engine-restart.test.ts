@@ -1,0 +1,140 @@
+// Durability: a restarted engine (and one whose process was killed with SIGKILL) picks up
+// every non-terminal run from the SQLite file.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { ManualClock } from '../src/engine/clock.js';
+import { crashSops } from './fixtures/crash-sops.js';
+import { builtin, harness, manual, settle, sop, step, TestExecutor } from './helpers/engine.js';
+import { removeTree, tempDir } from './helpers/workspace.js';
+
+let dir: string;
+let n = 0;
+before(async () => {
+  dir = await tempDir('sopgate-restart-');
+});
+after(() => removeTree(dir));
+
+async function folder(): Promise<string> {
+  const sub = `${dir}/d${++n}`;
+  await mkdir(sub);
+  return sub;
+}
+
+describe('engine restart', () => {
+  test('a waiting run keeps waiting, and its approval timer counts from the stored waiting_since', async () => {
+    const sops = [sop('gate', { mode: 'supervised', priority: 'high', steps: [builtin(1)] })];
+    const clock = new ManualClock();
+    let h = harness(await folder(), sops, { clock });
+    const r = await h.engine.startRun('gate', manual());
+    assert.ok(r.ok);
+    const waitingSince = h.engine.getRun(r.run.run_id)!.waiting_since;
+    clock.advance(100_000);
+    h = h.reopen();
+    try {
+      const run = h.engine.getRun(r.run.run_id)!;
+      assert.equal(run.status, 'waiting_approval');
+      assert.equal(run.waiting_since, waitingSince);
+      clock.advance(199_999);
+      assert.equal(h.engine.getRun(r.run.run_id)!.status, 'waiting_approval');
+      clock.advance(1);
+      await settle();
+      assert.equal(h.engine.getRun(r.run.run_id)!.status, 'completed', 'approved 300 s after waiting began, not after the restart');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('cooldowns and concurrency counts hold across a restart', async () => {
+    const sops = [sop('cool', { steps: [builtin(1)], cooldown: 600 }), sop('ext', { steps: [step(1)] })];
+    let h = harness(await folder(), sops);
+    assert.ok((await h.engine.startRun('cool', manual())).ok);
+    const ext = await h.engine.startRun('ext', manual());
+    assert.ok(ext.ok);
+    await settle();
+    h = h.reopen();
+    try {
+      const cool = await h.engine.startRun('cool', manual());
+      assert.ok(!cool.ok);
+      assert.equal(cool.reason, 'cooldown');
+      const again = await h.engine.startRun('ext', manual());
+      assert.ok(!again.ok);
+      assert.equal(again.reason, 'concurrency', 'the restored external run still counts');
+      assert.ok((await h.engine.advance(ext.run.run_id, { status: 'completed' }, 'api')).ok);
+      assert.equal(h.engine.getRun(ext.run.run_id)!.status, 'completed');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('a run whose definition changed keeps the one it started with', async () => {
+    const d = await folder();
+    let h = harness(d, [sop('s', { mode: 'supervised', steps: [builtin(1, 'old')] })]);
+    const r = await h.engine.startRun('s', manual());
+    assert.ok(r.ok);
+    h.engine.setSops([sop('s', { mode: 'supervised', steps: [builtin(1, 'new'), builtin(2, 'new 2')] })]);
+    await h.engine.approve(r.run.run_id, 'cli');
+    await settle();
+    assert.deepEqual(h.executor.calls.map((c) => c.message), ['old']);
+    assert.equal(h.engine.getRun(r.run.run_id)!.total_steps, 1);
+    h.close();
+  });
+});
+
+describe('engine crash (SIGKILL mid-run)', () => {
+  test('every non-terminal run is restored; the interrupted built-in step re-executes once', async () => {
+    const d = await folder();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/engine-crash-child.ts', `${d}/sopgate.db`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+    });
+    const ids = JSON.parse(line) as Record<'gate' | 'external' | 'executing' | 'cool', string>;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+
+    const executor = new TestExecutor();
+    const h = harness(d, crashSops, { clock: new ManualClock(Date.now()), executor, executors: { log: executor, shell: executor } });
+    try {
+      assert.equal(h.engine.getRun(ids.gate)!.status, 'waiting_approval');
+      assert.equal(h.engine.getRun(ids.cool)!.status, 'completed');
+      const external = h.engine.getRun(ids.external)!;
+      assert.equal(external.status, 'running');
+      assert.equal(external.current_step, 2);
+      assert.equal(external.step_results.length, 1);
+
+      await settle();
+      assert.deepEqual(
+        executor.calls.map((c) => [c.ctx.runId, c.ctx.stepNumber]),
+        [
+          [ids.executing, 1],
+          [ids.executing, 2],
+        ],
+        'the interrupted step re-executed once, then the run went on; nothing else ran again',
+      );
+      assert.deepEqual(
+        h.store.ledger(ids.executing).map((e) => e.kind),
+        ['started', 'step_started', 'resumed', 'step_finished', 'step_started', 'step_finished', 'completed'],
+      );
+      assert.equal(h.engine.getRun(ids.executing)!.status, 'completed');
+
+      const cool = await h.engine.startRun('cool', manual());
+      assert.ok(!cool.ok);
+      assert.equal(cool.reason, 'cooldown');
+      const gate = await h.engine.startRun('gate', manual());
+      assert.ok(!gate.ok);
+      assert.equal(gate.reason, 'concurrency');
+      assert.ok((await h.engine.advance(ids.external, { status: 'completed', output: 'done' }, 'api')).ok);
+      assert.ok((await h.engine.approve(ids.gate, 'cli')).ok);
+      await settle();
+      assert.equal(h.engine.getRun(ids.gate)!.status, 'completed');
+    } finally {
+      h.close();
+    }
+  });
+});

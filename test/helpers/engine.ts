@@ -1,0 +1,135 @@
+// An engine on a real SQLite file in a temp folder, with a manual clock and executors
+// the test controls.
+import { join } from 'node:path';
+import { ManualClock } from '../../src/engine/clock.js';
+import { Engine, type EngineOptions } from '../../src/engine/engine.js';
+import type { RunEvent } from '../../src/engine/types.js';
+import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
+import { memoryLogger } from '../../src/log.js';
+import type { ExecutionMode, Priority, SopDefinition, Step, StepAction } from '../../src/sop/types.js';
+import { RunStore } from '../../src/store/run-store.js';
+
+export function step(number: number, extra: Partial<Step> = {}): Step {
+  return {
+    number,
+    title: `Step ${number}`,
+    body: '',
+    suggested_tools: [],
+    requires_confirmation: false,
+    action: null,
+    on_failure: { policy: 'fail' },
+    timeout_secs: null,
+    ...extra,
+  };
+}
+
+/** A built-in step whose `log` action the test executor runs. */
+export function builtin(number: number, message = `step ${number}`, extra: Partial<Step> = {}): Step {
+  const action: StepAction = { tool: 'log', source: `message = "${message}"`, args: { message, level: 'info' } };
+  return step(number, { action, ...extra });
+}
+
+export function sop(name: string, options: {
+  mode?: ExecutionMode;
+  priority?: Priority;
+  steps?: Step[];
+  cooldown?: number;
+  maxConcurrent?: number;
+} = {}): SopDefinition {
+  return {
+    name,
+    description: `${name} procedure`,
+    version: '1.0.0',
+    priority: options.priority ?? 'normal',
+    execution_mode: options.mode ?? 'auto',
+    cooldown_secs: options.cooldown ?? 0,
+    max_concurrent: options.maxConcurrent ?? 1,
+    triggers: [{ type: 'manual' }],
+    steps: options.steps ?? [step(1)],
+    location: '/tmp',
+  };
+}
+
+/**
+ * An executor whose runs wait until the test settles them; `auto` answers at once with
+ * the action's message (or the scripted outcomes, in order).
+ */
+export class TestExecutor implements Executor {
+  readonly calls: { message: string; ctx: StepContext; settle: (o: StepOutcome) => void }[] = [];
+  auto: boolean;
+  readonly script: StepOutcome[] = [];
+
+  constructor(auto = true) {
+    this.auto = auto;
+  }
+
+  run(action: StepAction, ctx: StepContext): Promise<StepOutcome> {
+    return new Promise((resolve) => {
+      const message = String(action.args.message ?? '');
+      this.calls.push({ message, ctx, settle: resolve });
+      if (this.auto) resolve(this.script.shift() ?? { status: 'completed', output: message });
+    });
+  }
+}
+
+export interface EngineHarness {
+  engine: Engine;
+  store: RunStore;
+  clock: ManualClock;
+  executor: TestExecutor;
+  events: RunEvent[];
+  file: string;
+  reopen(): EngineHarness;
+  close(): void;
+}
+
+export function harness(dir: string, sops: SopDefinition[], options: Partial<EngineOptions> & { clock?: ManualClock; executor?: TestExecutor } = {}): EngineHarness {
+  const file = join(dir, 'sopgate.db');
+  const store = options.store ?? RunStore.open(file);
+  const clock = options.clock ?? new ManualClock();
+  const executor = options.executor ?? new TestExecutor();
+  const engine = new Engine({
+    store,
+    clock,
+    logger: memoryLogger(),
+    executors: { log: executor },
+    maxConcurrentTotal: 5,
+    approvalTimeoutSecs: 300,
+    maxFinishedRuns: 1000,
+    ...options,
+  });
+  engine.setSops(sops);
+  const events: RunEvent[] = [];
+  engine.onEvent((e) => events.push(e));
+  engine.start();
+  const h: EngineHarness = {
+    engine,
+    store,
+    clock,
+    executor,
+    events,
+    file,
+    reopen() {
+      engine.stop();
+      store.close();
+      const { store: _s, ...rest } = options;
+      return harness(dir, sops, { ...rest, clock, executor });
+    },
+    close() {
+      engine.stop();
+      store.close();
+    },
+  };
+  return h;
+}
+
+/** Lets queued promise callbacks (executor results) run. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+export function manual(payload?: string) {
+  return payload === undefined
+    ? { source: 'manual' as const, timestamp: '2026-01-01T00:00:00.000Z' }
+    : { source: 'manual' as const, payload, timestamp: '2026-01-01T00:00:00.000Z' };
+}
