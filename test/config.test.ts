@@ -23,9 +23,13 @@ describe('gateway config', () => {
       rate_limit_per_minute: 60,
       idempotency_ttl_secs: 300,
       max_body_bytes: 65536,
+      token: '',
+      webhook_auth: 'token',
+      webhook_secret: '',
     });
-    assert.deepEqual({ ...c.mqtt }, { listen: '127.0.0.1:1883', event_prefix: 'sopgate' });
-    assert.deepEqual({ ...c.cron }, { timezone: 'UTC' });
+    assert.deepEqual({ ...c.mqtt }, { listen: '127.0.0.1:1883', event_prefix: 'sopgate', max_packet_bytes: 262144, max_connections: 256, users: [] });
+    assert.deepEqual({ ...c.cron }, { timezone: 'UTC', catch_up: 'skip' });
+    assert.deepEqual({ ...c.store }, { synchronous: 'full' });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
   });
 
@@ -59,6 +63,15 @@ describe('gateway config', () => {
       [1, 3, 4, 6, 8],
     );
     assert.match(result.errors[4]!.message, /unknown timezone "Mars\/Olympus"/);
+  });
+
+  test('[[mqtt.users]] entries are checked and get gateway_access = "none" by default', () => {
+    const ok = buildConfig('[[mqtt.users]]\nusername = "sensor"\npassword_hash = "scrypt$16384$8$1$c2FsdA$aGFzaA"\n', 'sopgate.toml', '/x');
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.config.mqtt.users, [{ username: 'sensor', password_hash: 'scrypt$16384$8$1$c2FsdA$aGFzaA', gateway_access: 'none' }]);
+    const bad = buildConfig('[[mqtt.users]]\nusername = "sensor"\npassword_hash = "hunter2"\n', 'sopgate.toml', '/x');
+    assert.ok(!bad.ok);
+    assert.match(bad.errors[0]!.message, /\[mqtt\] users must be an array of \[\[mqtt\.users\]\] tables/);
   });
 
   test('unknown keys are warnings, not errors', () => {

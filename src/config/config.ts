@@ -4,9 +4,26 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EXECUTION_MODES, type Finding } from '../sop/types.js';
-import { int, isTable, oneOf, readTable, str, strList, type TableIssue, type TableOf } from './schema.js';
+import { int, isTable, oneOf, readTable, str, strList, tableList, type TableIssue, type TableOf } from './schema.js';
 import { parseToml, tomlErrorText } from './toml.js';
 import { TomlLines } from './toml-lines.js';
+
+/** One [[mqtt.users]] entry: who may connect to the embedded broker. */
+export interface MqttUser {
+  username: string;
+  /** From `sopgate hash-password`: scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>. */
+  password_hash: string;
+  /** What the user may do under <event_prefix>/: nothing, subscribe to run events, or also report results. */
+  gateway_access: 'none' | 'read' | 'readwrite';
+}
+
+const GATEWAY_ACCESS = ['none', 'read', 'readwrite'];
+const mqttUser = (t: Record<string, unknown>): string | null => {
+  if (typeof t.username !== 'string' || t.username === '') return 'username';
+  if (typeof t.password_hash !== 'string' || !t.password_hash.startsWith('scrypt$')) return 'password_hash';
+  if (t.gateway_access !== undefined && !GATEWAY_ACCESS.includes(t.gateway_access as string)) return 'gateway_access';
+  return Object.keys(t).every((k) => ['username', 'password_hash', 'gateway_access'].includes(k)) ? null : 'unknown key';
+};
 
 const TOP = {
   workspace: str('.'),
@@ -26,13 +43,32 @@ const SECTIONS = {
     rate_limit_per_minute: int(0, 60),
     idempotency_ttl_secs: int(0, 300),
     max_body_bytes: int(1, 65536),
+    /** Bearer token for /api/* and webhooks; "" = generated into <state_dir>/api.token. */
+    token: str(''),
+    /** How webhooks authenticate: the API token, a shared secret header, a GitHub-style HMAC, or nothing. */
+    webhook_auth: oneOf(['token', 'secret', 'hmac', 'none'] as const, 'token'),
+    /** For webhook_auth = "secret" (X-Webhook-Secret) and "hmac" (X-Hub-Signature-256). */
+    webhook_secret: str(''),
   },
   mqtt: {
     listen: str('127.0.0.1:1883'),
     event_prefix: str('sopgate'),
+    max_packet_bytes: int(1, 262144),
+    max_connections: int(1, 256),
+    users: tableList<MqttUser>(
+      'an array of [[mqtt.users]] tables, each with username, password_hash (from sopgate hash-password) and optional gateway_access = "none" | "read" | "readwrite"',
+      mqttUser,
+      [],
+    ),
   },
   cron: {
     timezone: str('UTC'),
+    /** Fires missed while the gateway was down: "skip" them, or fire "once" at start-up. */
+    catch_up: oneOf(['skip', 'once'] as const, 'skip'),
+  },
+  store: {
+    /** "full" survives a power cut (an fsync per group commit); "normal" survives a crash of the process. */
+    synchronous: oneOf(['full', 'normal'] as const, 'full'),
   },
 };
 
@@ -65,8 +101,8 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     (i.unknown ? warnings : errors).push({ message: `${where}${i.message}`, file: label, line: lines.keyOrHeader(table, i.key) });
   };
 
-  const { engine, http, mqtt, cron, ...rest } = parsed.data;
-  const raw = { engine, http, mqtt, cron };
+  const { engine, http, mqtt, cron, store, ...rest } = parsed.data;
+  const raw = { engine, http, mqtt, cron, store };
   const top = readTable(rest, TOP, reporter(''));
   const sections: Record<string, unknown> = {};
   for (const name of Object.keys(SECTIONS) as (keyof Sections)[]) {
@@ -74,7 +110,11 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     if (!isTable(table)) {
       errors.push({ message: `${name} must be a table ([${name}])`, file: label, line: lines.key('', name) });
     }
-    sections[name] = Object.freeze(readTable(isTable(table) ? table : {}, SECTIONS[name], reporter(name)));
+    const values = readTable(isTable(table) ? table : {}, SECTIONS[name], reporter(name)) as Record<string, unknown>;
+    if (name === 'mqtt') {
+      values.users = (values.users as MqttUser[]).map((u) => Object.freeze({ ...u, gateway_access: u.gateway_access ?? 'none' }));
+    }
+    sections[name] = Object.freeze(values);
   }
   const timezone = (sections.cron as { timezone: string }).timezone;
   if (!isValidTimezone(timezone)) {

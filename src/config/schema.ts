@@ -53,6 +53,18 @@ export function strList(fallback?: string[]): Spec<string[]> {
   };
 }
 
+/**
+ * An array of tables whose every entry passes `entry` (which names what is wrong, or
+ * returns null), e.g. [[mqtt.users]].
+ */
+export function tableList<T>(expected: string, entry: (table: Record<string, unknown>) => string | null, fallback?: T[]): Spec<T[]> {
+  return {
+    expected,
+    fallback,
+    accepts: (v): v is T[] => Array.isArray(v) && v.every((item) => isTable(item) && entry(item) === null),
+  };
+}
+
 /** Shows a TOML value the way the user wrote it, for messages (long strings shortened). */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);

@@ -57,4 +57,17 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX ledger_run ON ledger(run_id) WHERE run_id IS NOT NULL;
   `,
+  // 2: webhook idempotency keys and cron schedule state
+  `
+  CREATE TABLE idempotency_keys (
+    key TEXT PRIMARY KEY,
+    response TEXT NOT NULL,          -- JSON of the first answer
+    expires_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX idempotency_expiry ON idempotency_keys(expires_ms);
+  CREATE TABLE cron_state (
+    schedule TEXT PRIMARY KEY,       -- the normalised cron expression
+    last_fire_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
