@@ -1,0 +1,27 @@
+// What a handler answers, as a value: the dispatcher writes it (STYLE.md §10). Every
+// error body has the same shape: {"error": "<code>", "message": "..."}.
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** Close the connection after answering (a body we refused to read is still on the wire). */
+  close?: boolean;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function json(status: number, value: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) };
+}
+
+export function error(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Reply {
+  return json(status, { error: code, message, ...extra }, headers);
+}
+
+export function text(status: number, body: string, contentType: string): Reply {
+  return { status, headers: { 'content-type': contentType }, body };
+}
+
+export const notFound = (message = 'no such resource'): Reply => error(404, 'not_found', message);
+export const badRequest = (message: string): Reply => error(400, 'bad_request', message);

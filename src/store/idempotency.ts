@@ -1,0 +1,33 @@
+// Webhook idempotency keys (DESIGN.md §5): the first accepted answer per key, kept in
+// SQLite with an expiry so that a delivery repeated after a restart is still a duplicate.
+import type { Clock } from '../engine/clock.js';
+import type { Db } from './db.js';
+
+export class IdempotencyStore {
+  private readonly clock: Clock;
+  private readonly s;
+
+  constructor(db: Db, clock: Clock) {
+    this.clock = clock;
+    this.s = {
+      get: db.prepare(`SELECT response FROM idempotency_keys WHERE key = ? AND expires_ms > ?`),
+      put: db.prepare(`INSERT OR REPLACE INTO idempotency_keys (key, response, expires_ms) VALUES (?, ?, ?)`),
+      purge: db.prepare(`DELETE FROM idempotency_keys WHERE expires_ms <= ?`),
+    };
+  }
+
+  /** The stored answer for `key`, or null when there is none or it expired. */
+  get(key: string): unknown {
+    const row = this.s.get.get(key, this.clock.now()) as { response: string } | undefined;
+    return row === undefined ? null : (JSON.parse(row.response) as unknown);
+  }
+
+  put(key: string, response: unknown, ttlSecs: number): void {
+    this.s.put.run(key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
+  }
+
+  /** Deletes expired keys; returns how many went. */
+  purgeExpired(): number {
+    return this.s.purge.run(this.clock.now()).changes;
+  }
+}
