@@ -1,0 +1,266 @@
+// The embedded MQTT broker (aedes over node:net), DESIGN.md §6: local sensors publish to
+// it, every client publish becomes an `mqtt` GatewayEvent, run events go out on
+// <prefix>/runs/<run_id>/<event>, and external step results come in on .../result.
+//
+// The hot path is aedes' own authorizePublish and published hooks: one prefix check,
+// one toString of the payload and a synchronous onEvent call per message; nothing else.
+// `published` runs once aedes has handed the message to its subscribers, so the gateway
+// never delays delivery, and only for client messages: the broker's own publishes (run
+// events, $SYS/, the mqtt_publish tool) have no client and never become events.
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import type { MqttUser } from '../../config/config.js';
+import type { RunEvent, StepStatus } from '../../engine/types.js';
+import type { GatewayEvent } from '../../events.js';
+import type { Logger } from '../../log.js';
+import { Access } from './access.js';
+import { ConnectionGate } from './connections.js';
+import { parseListen } from './listen.js';
+import { parseResult, RunEventSubscribers, runEventPacket } from './run-events.js';
+import { GatewayTopics } from './topics.js';
+
+export interface BrokerDeps {
+  listen: string;
+  eventPrefix: string;
+  maxPacketBytes: number;
+  maxConnections: number;
+  users: readonly MqttUser[];
+  logger: Logger;
+  onEvent: (event: GatewayEvent) => void;
+  onResult: (runId: string, result: { status: StepStatus; output: string }, clientId: string) => void;
+  now?: () => Date;
+}
+
+export interface BrokerStats {
+  /** PUBLISH packets from clients that reached the broker (gateway topics included). */
+  messagesIn: number;
+  eventsEmitted: number;
+  /** External step results handed to onResult. */
+  results: number;
+  authFailures: number;
+  /** Publishes and subscriptions refused by the ACL. */
+  denied: number;
+  /** Connections cut for an oversize packet, and malformed result messages. */
+  dropped: number;
+  /** Connections refused beyond max_connections. */
+  refusedConnections: number;
+  /** Client, listener and broker errors. */
+  errors: number;
+}
+
+/** An error this module raised on purpose (already logged and counted). */
+class Refusal extends Error {}
+
+export class EmbeddedBroker {
+  private aedes: Aedes | null = null;
+  private server: Server | null = null;
+  private readonly gate: ConnectionGate;
+  private readonly topics: GatewayTopics;
+  private readonly access: Access;
+  private readonly subscribers: RunEventSubscribers;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly counts: Omit<BrokerStats, 'refusedConnections'> = {
+    messagesIn: 0, eventsEmitted: 0, results: 0, authFailures: 0, denied: 0, dropped: 0, errors: 0,
+  };
+
+  constructor(private readonly deps: BrokerDeps) {
+    this.gate = new ConnectionGate(deps.maxConnections, deps.maxPacketBytes, deps.logger);
+    this.topics = new GatewayTopics(deps.eventPrefix);
+    this.access = new Access(deps.users, this.topics);
+    this.subscribers = new RunEventSubscribers(this.topics);
+    this.log = deps.logger;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { host, port } = parseListen(this.deps.listen);
+    const aedes = await Aedes.createBroker({
+      preConnect: (client, _packet, done) => done(null, !this.gate.isOversized(client.conn)),
+      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
+      // Only installed when some user may not read gateway topics: otherwise aedes' default.
+      ...(this.access.filtersDelivery
+        ? { authorizeForward: (client: Client, packet: AedesPublishPacket) => (this.access.mayReceive(client, packet.topic) ? packet : null) }
+        : {}),
+      published: (packet, client: Client | null, done) => {
+        if (client !== null) this.fromClient(packet, client);
+        done(null);
+      },
+    });
+    // 'error' is missing from aedes' typed events; an unhandled one would kill the daemon.
+    (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.fail(`broker: ${err.message}`));
+    aedes.on('clientError', (client, err) => this.clientError(client, err));
+    aedes.on('connectionError', (client, err) => this.clientError(client, err));
+    aedes.on('client', (client) => this.log.log('debug', `client ${client.id} connected from ${remote(client)}`));
+    aedes.on('clientDisconnect', (client) => {
+      this.subscribers.forget(client);
+      this.log.log('debug', `client ${client.id} disconnected`);
+    });
+    aedes.on('unsubscribe', (filters, client) => this.subscribers.remove(client, filters));
+
+    // No Nagle: sensor messages are small and a run's latency matters more than packet count.
+    const server = createServer({ noDelay: true }, (socket) => this.gate.accept(socket, aedes.handle));
+    server.on('error', (err) => this.fail(`listener: ${err.message}`));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      throw err;
+    }
+    this.aedes = aedes;
+    this.server = server;
+    const address = server.address() as AddressInfo;
+    this.log.log('info', `embedded broker listening on ${address.address}:${address.port}` +
+      (this.access.open ? ' (anonymous clients allowed: no [[mqtt.users]])' : ` (${this.deps.users.length} user(s))`));
+    return { host: address.address, port: address.port };
+  }
+
+  /** Stops accepting, closes every client (they see the connection close), then the broker. */
+  async stop(): Promise<void> {
+    const { server, aedes } = this;
+    if (server === null || aedes === null) return;
+    this.server = null;
+    this.aedes = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    this.gate.destroyAll();
+    await closed;
+  }
+
+  /** Publishes a run event as JSON on <prefix>/runs/<run_id>/<kind>, QoS 0, not retained. */
+  publishRunEvent(event: RunEvent): void {
+    const aedes = this.aedes;
+    if (aedes === null || !this.subscribers.any()) return;
+    aedes.publish(runEventPacket(this.topics, event), (err) => {
+      if (err) this.fail(`run event ${event.kind} for ${event.run.run_id}: ${err.message}`);
+    });
+  }
+
+  /** A message from the gateway itself (the mqtt_publish tool); never comes back as an event. */
+  publish(topic: string, payload: string | Buffer, options: { qos?: 0 | 1 | 2; retain?: boolean } = {}): Promise<void> {
+    const aedes = this.aedes;
+    if (aedes === null) return Promise.reject(new Error('the embedded broker is not running'));
+    const packet: PublishPacket = { cmd: 'publish', topic, payload, qos: options.qos ?? 0, retain: options.retain ?? false, dup: false };
+    return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  clients(): number {
+    return this.aedes?.connectedClients ?? 0;
+  }
+
+  stats(): BrokerStats {
+    const { refused, oversizeDrops } = this.gate;
+    return { ...this.counts, dropped: this.counts.dropped + oversizeDrops, refusedConnections: refused };
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    this.access.authenticate(username, password).then(
+      (outcome) => {
+        if (outcome.ok) {
+          this.access.grant(client, outcome.access);
+          return done(null, true);
+        }
+        this.counts.authFailures++;
+        this.log.log('warn', `client ${client.id} from ${remote(client)} refused: ${outcome.reason}`);
+        done(Object.assign(new Refusal(outcome.reason), { returnCode: outcome.returnCode }) as unknown as AuthenticateError, false);
+      },
+      (err: unknown) => {
+        this.fail(`authenticating ${client.id}: ${String(err)}`);
+        done(Object.assign(new Refusal('authentication failed'), { returnCode: 3 }) as unknown as AuthenticateError, false);
+      },
+    ).catch((err: unknown) => this.fail(`authenticating ${client.id}: ${String(err)}`));
+  }
+
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+    const topic = packet.topic;
+    // aedes' default rule, kept: clients never publish on the broker's $SYS/ topics.
+    if (topic.startsWith('$SYS/')) return done(new Error('$SYS/ topics are reserved'));
+    if (client !== null) {
+      // The rest of a chunk that carried an oversize packet is parsed before the close lands.
+      if (this.gate.isOversized(client.conn)) return done(new Refusal('connection closed: oversize packet'));
+      if (this.topics.owns(topic)) {
+        const why = this.access.refusePublish(client, topic);
+        if (why !== null) {
+          this.counts.denied++;
+          this.log.log('warn', `client ${client.id} disconnected: publish on ${topic} refused: ${why}`);
+          // MQTT 3.1.1 cannot refuse a PUBLISH; the server closes the connection [MQTT-3.3.5-2].
+          return done(new Refusal(why));
+        }
+      }
+    }
+    done(null);
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
+    if (!this.access.maySubscribe(client, sub.topic)) {
+      this.counts.denied++;
+      this.log.log('warn', `client ${client.id}: subscription to ${sub.topic} refused: gateway topics need gateway_access = "read" or "readwrite"`);
+      return null;
+    }
+    if (this.access.of(client) !== 'none') this.subscribers.add(client, sub.topic);
+    return sub;
+  }
+
+  /** A client's message (a will too): an event, or a step result on a gateway topic. */
+  private fromClient(packet: AedesPublishPacket, client: Client): void {
+    this.counts.messagesIn++;
+    const topic = packet.topic;
+    const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
+    if (this.topics.owns(topic)) {
+      const runId = this.topics.resultRunId(topic);
+      if (runId !== null) this.result(runId, payload, client.id);
+      return;
+    }
+    this.counts.eventsEmitted++;
+    try {
+      this.deps.onEvent({ source: 'mqtt', topic, payload, timestamp: this.now().toISOString() });
+    } catch (err) {
+      this.fail(`event listener failed for ${topic}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private result(runId: string, payload: string, clientId: string): void {
+    const result = parseResult(payload);
+    if (typeof result === 'string') {
+      this.counts.dropped++;
+      this.log.log('warn', `result from ${clientId} for run ${runId} ignored: ${result}`);
+      return;
+    }
+    this.counts.results++;
+    try {
+      this.deps.onResult(runId, result, clientId);
+    } catch (err) {
+      this.fail(`result listener failed for run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private clientError(client: Client, err: Error): void {
+    if (err instanceof Refusal) return; // logged and counted where it was raised
+    this.counts.errors++;
+    this.log.log('warn', `client ${client.id ?? '(connecting)'} from ${remote(client)}: ${err.message}`);
+  }
+
+  private fail(message: string): void {
+    this.counts.errors++;
+    this.log.log('error', message);
+  }
+}
+
+function remote(client: Client): string {
+  const conn = client.conn as Partial<Socket>;
+  return conn.remoteAddress ?? '?';
+}

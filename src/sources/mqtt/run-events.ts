@@ -1,0 +1,72 @@
+// Run events out (<prefix>/runs/<run_id>/<event>) and external step results in
+// (<prefix>/runs/<run_id>/result), DESIGN.md §6.
+import type { Client, PublishPacket } from 'aedes';
+import type { RunEvent, StepStatus } from '../../engine/types.js';
+import type { GatewayTopics } from './topics.js';
+
+const STEP_STATUSES: ReadonlySet<string> = new Set<StepStatus>(['completed', 'failed', 'skipped']);
+
+export type StepResultMessage = { status: StepStatus; output: string };
+
+/**
+ * Knows which clients hold a subscription that can receive run events, so that a run
+ * event nobody listens to costs nothing (no JSON, no broker round): at thousands of runs
+ * a second the serialisation would be a large share of the gateway's work.
+ */
+export class RunEventSubscribers {
+  private readonly filters = new Map<Client, Set<string>>();
+
+  constructor(private readonly topics: GatewayTopics) {}
+
+  /** A granted subscription of a client allowed to receive gateway topics. */
+  add(client: Client, filter: string): void {
+    if (this.topics.reach(filter) === 'outside') return;
+    let set = this.filters.get(client);
+    if (set === undefined) this.filters.set(client, (set = new Set()));
+    set.add(filter);
+  }
+
+  remove(client: Client, filters: readonly string[]): void {
+    const set = this.filters.get(client);
+    if (set === undefined) return;
+    for (const f of filters) set.delete(f);
+    if (set.size === 0) this.filters.delete(client);
+  }
+
+  forget(client: Client): void {
+    this.filters.delete(client);
+  }
+
+  any(): boolean {
+    for (const client of this.filters.keys()) if (client.closed) this.filters.delete(client);
+    return this.filters.size > 0;
+  }
+}
+
+/** The PUBLISH for a run event: the run object, or `{run, step}` for an external step's context. */
+export function runEventPacket(topics: GatewayTopics, event: RunEvent): PublishPacket {
+  const body = event.kind === 'step' ? { run: event.run, step: event.step ?? null } : event.run;
+  return {
+    cmd: 'publish',
+    topic: topics.runEvent(event.run.run_id, event.kind),
+    payload: Buffer.from(JSON.stringify(body), 'utf8'),
+    qos: 0,
+    retain: false,
+    dup: false,
+  };
+}
+
+/** `{"status": "completed"|"failed"|"skipped", "output": "..."}`; a string says what is wrong. */
+export function parseResult(payload: string): StepResultMessage | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return 'payload is not JSON';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'payload is not a JSON object';
+  const { status, output } = value as Record<string, unknown>;
+  if (typeof status !== 'string' || !STEP_STATUSES.has(status)) return 'status must be "completed", "failed" or "skipped"';
+  if (output !== undefined && typeof output !== 'string') return 'output must be a string';
+  return { status: status as StepStatus, output: output ?? '' };
+}

@@ -1,0 +1,169 @@
+// The broker's small pieces: password hashes, the hash-password command, gateway topics,
+// the frame guard, result parsing and listen addresses.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { hashPasswordCommand } from '../src/cli/hash-password.js';
+import type { CliIo } from '../src/cli/io.js';
+import { FrameGuard } from '../src/sources/mqtt/frame-guard.js';
+import { parseListen } from '../src/sources/mqtt/listen.js';
+import { hashPassword, parseHash, verifyPassword } from '../src/sources/mqtt/password.js';
+import { parseResult } from '../src/sources/mqtt/run-events.js';
+import { GatewayTopics } from '../src/sources/mqtt/topics.js';
+
+describe('password hashes', () => {
+  const hash = hashPassword('s3cret pass');
+
+  test('hash has the documented format and verifies', async () => {
+    assert.match(hash, /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=$/);
+    assert.equal(await verifyPassword('s3cret pass', hash), true);
+    assert.equal(await verifyPassword(Buffer.from('s3cret pass'), hash), true);
+    assert.equal(await verifyPassword('s3cret pas', hash), false);
+    assert.equal(await verifyPassword('', hash), false);
+    assert.notEqual(hashPassword('s3cret pass'), hash, 'salted');
+  });
+
+  test('malformed or too costly hashes never verify', async () => {
+    const [, , , , salt, key] = hash.split('$');
+    const bad = [
+      '',
+      'scrypt$',
+      `bcrypt$16384$8$1$${salt}$${key}`,
+      `scrypt$16384$8$1$${salt}`,
+      `scrypt$16384$8$1$${salt}$${key}$x`,
+      `scrypt$16383$8$1$${salt}$${key}`, // N not a power of two
+      `scrypt$1048576$8$1$${salt}$${key}`, // N too large
+      `scrypt$16384$64$1$${salt}$${key}`, // r too large
+      `scrypt$16384$8$100$${salt}$${key}`, // p too large
+      `scrypt$016384$8$1$${salt}$${key}`,
+      `scrypt$16384$8$1$not*base64$${key}`,
+      `scrypt$16384$8$1$${salt}$`,
+      `scrypt$16384$8$1$${salt}$AAAA`, // key too short
+    ];
+    for (const h of bad) {
+      assert.equal(parseHash(h), null, h);
+      assert.equal(await verifyPassword('s3cret pass', h), false, h);
+    }
+  });
+});
+
+describe('sopgate hash-password', () => {
+  const io = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const cli: CliIo = { cwd: '/', out: (t) => out.push(t), err: (t) => err.push(t) };
+    return { cli, out, err };
+  };
+
+  test('prints a hash of the argument', async () => {
+    const { cli, out } = io();
+    assert.equal(await hashPasswordCommand(cli, 'pw-arg', () => assert.fail('stdin read')), 0);
+    assert.equal(out.length, 1);
+    assert.equal(await verifyPassword('pw-arg', out[0]!), true);
+  });
+
+  test('reads one line of stdin when no argument is given', async () => {
+    const { cli, out } = io();
+    assert.equal(await hashPasswordCommand(cli, undefined, async () => 'from stdin\r\nsecond line\n'), 0);
+    assert.equal(await verifyPassword('from stdin', out[0]!), true);
+  });
+
+  test('an empty password exits 2', async () => {
+    for (const input of ['', '\n']) {
+      const { cli, out, err } = io();
+      assert.equal(await hashPasswordCommand(cli, undefined, async () => input), 2);
+      assert.deepEqual(out, []);
+      assert.match(err[0] ?? '', /empty/);
+    }
+    const { cli } = io();
+    assert.equal(await hashPasswordCommand(cli, ''), 2);
+  });
+});
+
+describe('gateway topics', () => {
+  const t = new GatewayTopics('sopgate');
+  const nested = new GatewayTopics('site/gw');
+
+  test('owns, run event topics and result run ids', () => {
+    assert.equal(t.owns('sopgate/runs/x/started'), true);
+    assert.equal(t.owns('sopgate'), false);
+    assert.equal(t.owns('sopgates/x'), false);
+    assert.equal(t.runEvent('r1', 'waiting_approval'), 'sopgate/runs/r1/waiting_approval');
+    assert.equal(t.resultRunId('sopgate/runs/r1/result'), 'r1');
+    for (const topic of ['sopgate/runs/result', 'sopgate/runs//result', 'sopgate/runs/a/b/result', 'sopgate/runs/r1/results', 'other/runs/r1/result', 'sopgate/run/r1/result']) {
+      assert.equal(t.resultRunId(topic), null, topic);
+    }
+    assert.equal(nested.resultRunId('site/gw/runs/r2/result'), 'r2');
+  });
+
+  test('reach of subscription filters', () => {
+    const cases: [GatewayTopics, string, string][] = [
+      [t, 'sopgate/runs/#', 'inside'],
+      [t, 'sopgate/#', 'inside'],
+      [t, 'sopgate/+/x/result', 'inside'],
+      [t, '#', 'overlaps'],
+      [t, '+/runs/#', 'overlaps'],
+      [t, '+/#', 'overlaps'],
+      [t, 'sopgate', 'outside'],
+      [t, '+', 'outside'],
+      [t, 'sensors/#', 'outside'],
+      [t, 'sopgate2/#', 'outside'],
+      [nested, 'site/#', 'overlaps'],
+      [nested, 'site/gw/#', 'inside'],
+      [nested, 'site/+/runs/#', 'overlaps'],
+      [nested, 'site/other/#', 'outside'],
+      [nested, 'site/gw', 'outside'],
+    ];
+    for (const [topics, filter, reach] of cases) assert.equal(topics.reach(filter), reach, `${topics.root} ${filter}`);
+  });
+});
+
+describe('frame guard', () => {
+  // PUBLISH fixed header 0x30, remaining length as a varint.
+  const packet = (remaining: number): Buffer => {
+    const len: number[] = [];
+    let n = remaining;
+    do {
+      let byte = n % 128;
+      n = Math.floor(n / 128);
+      if (n > 0) byte |= 0x80;
+      len.push(byte);
+    } while (n > 0);
+    return Buffer.concat([Buffer.from([0x30, ...len]), Buffer.alloc(remaining, 0x61)]);
+  };
+
+  test('passes packets up to the limit, in any chunking', () => {
+    const stream = Buffer.concat([packet(10), packet(126), packet(200 - 3), packet(0)]); // 200 bytes total for the third
+    for (const size of [1, 2, 3, 7, 64, stream.length]) {
+      const guard = new FrameGuard(200);
+      for (let i = 0; i < stream.length; i += size) assert.equal(guard.check(stream.subarray(i, i + size)), true, `chunk ${size}`);
+    }
+  });
+
+  test('stops at the header of a packet over the limit, even split across chunks', () => {
+    const stream = Buffer.concat([packet(5), packet(200 - 2)]); // 2-byte length header → 201 bytes
+    for (const size of [1, 2, 3, stream.length]) {
+      const guard = new FrameGuard(200);
+      let ok = true;
+      for (let i = 0; i < 10 && ok; i += size) ok = guard.check(stream.subarray(i, i + size)); // the header is in the first 10 bytes
+      assert.equal(ok, false, `chunk ${size}`);
+    }
+    const huge = new FrameGuard(1 << 20);
+    assert.equal(huge.check(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f])), false); // 256 MiB announced
+    assert.equal(new FrameGuard(1 << 30).check(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])), false); // 5 length bytes
+  });
+});
+
+test('parseResult accepts the documented shape only', () => {
+  assert.deepEqual(parseResult('{"status":"completed","output":"ok"}'), { status: 'completed', output: 'ok' });
+  assert.deepEqual(parseResult('{"status":"skipped"}'), { status: 'skipped', output: '' });
+  for (const bad of ['', 'x', 'null', '"completed"', '[]', '{}', '{"status":"running"}', '{"status":"failed","output":null}']) {
+    assert.equal(typeof parseResult(bad), 'string', bad);
+  }
+});
+
+test('parseListen', () => {
+  assert.deepEqual(parseListen('127.0.0.1:1883'), { host: '127.0.0.1', port: 1883 });
+  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  assert.deepEqual(parseListen(':1883'), { host: '0.0.0.0', port: 1883 });
+  for (const bad of ['1883', 'host:', 'host:99999', '::1:1883', 'a:b']) assert.throws(() => parseListen(bad), /host:port/, bad);
+});
