@@ -54,6 +54,7 @@ describe('execution modes (DESIGN §2 table)', () => {
         await settle();
         const run = h.engine.getRun(id)!;
         assert.equal(run.status, 'completed');
+        assert.equal(run.current_step, 3, 'a completed run reads step 3 of 3');
         assert.equal(run.step_results.length, 3);
         assert.deepEqual(h.executor.calls.map((c) => c.message), ['step 1', 'step 2', 'step 3']);
       } finally {

@@ -3,7 +3,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, UsageError, type CliIo } from './io.js';
 import { listCommand, showCommand } from './list.js';
 import { matchCommand } from './match.js';
+import { executeCommand, runActionCommand, runsCommand, runShowCommand, simpleCommand } from './runs.js';
 import { validateCommand } from './validate.js';
+import { DaemonUnreachable } from './client.js';
+import { daemonCommand } from './daemon.js';
+import { hashPasswordCommand } from './hash-password.js';
 import { VERSION } from '../version.js';
 
 const GLOBAL = {
@@ -12,6 +16,10 @@ const GLOBAL = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+
+const RUNS = { ...GLOBAL, status: { type: 'string' }, sop: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+const EXECUTE = { ...GLOBAL, payload: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+const ADVANCE = { ...GLOBAL, status: { type: 'string' }, output: { type: 'string' } } as const satisfies ParseArgsConfig['options'];
 
 const MATCH = {
   ...GLOBAL,
@@ -31,6 +39,22 @@ definition commands (no daemon needed):
   match --source S [--topic T] [--payload P] [--json]
                                  which SOPs an event would start (dry run)
                                  S: mqtt, webhook, cron, peripheral, manual
+
+the gateway:
+  daemon                         run the gateway (systemd runs this); SIGHUP reloads the SOPs
+  hash-password [PASSWORD]       print a password hash for [[mqtt.users]] (reads stdin if omitted)
+
+daemon commands (talk to the running gateway over its HTTP API):
+  runs [--status S] [--sop NAME] [--json]     recent runs, newest first
+  runs show <run> [--json]                    one run with its step results
+  execute <sop> [--payload P] [--json]        start a SOP that has a manual trigger
+  approve <run>                               approve the step a run waits at
+  advance <run> --status completed|failed|skipped [--output O]
+                                              report an external step's result
+  cancel <run>                                cancel an active run
+  reload                                      reload the SOPs (like SIGHUP)
+  status [--json]                             the daemon's state
+  exit 0 done, 1 refused or daemon not reachable, 2 usage
 
 options:
   --config FILE                  gateway config (default ./sopgate.toml, else defaults)
@@ -69,6 +93,39 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         const { values } = parse(rest, MATCH, 0);
         return values.help ? help(io) : await matchCommand(io, values);
       }
+      case 'runs': {
+        const { values, positionals } = parse(rest, RUNS, 2);
+        if (values.help) return help(io);
+        if (positionals[0] === 'show') return await runShowCommand(io, positionals[1], values);
+        if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (did you mean: sopgate runs show <run>?)`);
+        return await runsCommand(io, values);
+      }
+      case 'execute': {
+        const { values, name } = parse(rest, EXECUTE, 1);
+        return values.help ? help(io) : await executeCommand(io, name, values);
+      }
+      case 'approve':
+      case 'cancel': {
+        const { values, name } = parse(rest, GLOBAL, 1);
+        return values.help ? help(io) : await runActionCommand(io, command, name, values);
+      }
+      case 'advance': {
+        const { values, name } = parse(rest, ADVANCE, 1);
+        return values.help ? help(io) : await runActionCommand(io, command, name, values);
+      }
+      case 'daemon': {
+        const { values } = parse(rest, GLOBAL, 0);
+        return values.help ? help(io) : await daemonCommand(io, values);
+      }
+      case 'hash-password': {
+        const { values, name } = parse(rest, GLOBAL, 1);
+        return values.help ? help(io) : await hashPasswordCommand(io, name);
+      }
+      case 'reload':
+      case 'status': {
+        const { values } = parse(rest, GLOBAL, 0);
+        return values.help ? help(io) : await simpleCommand(io, command, values);
+      }
       default:
         throw new UsageError(`unknown command "${command}" (sopgate --help lists the commands)`);
     }
@@ -76,6 +133,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (err instanceof UsageError) {
       io.err(`sopgate: ${err.message}`);
       return EXIT.usage;
+    }
+    if (err instanceof DaemonUnreachable) {
+      io.err(`sopgate: ${err.message}`);
+      return EXIT.failed;
     }
     throw err;
   }
@@ -97,5 +158,5 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   if (parsed.positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }
-  return { values: parsed.values, name: parsed.positionals[0] };
+  return { values: parsed.values, name: parsed.positionals[0], positionals: parsed.positionals };
 }

@@ -40,6 +40,8 @@ export interface EngineStats {
   runsStarted: number;
   runsFinished: Record<'completed' | 'failed' | 'cancelled', number>;
   refusals: Record<string, number>;
+  /** Finished steps by tool ("external" for reported steps): how many, and their total duration. */
+  steps: Record<string, { count: number; seconds: number }>;
 }
 
 export class Engine {
@@ -61,6 +63,7 @@ export class Engine {
   private pending: Tx[] = [];
   private flushScheduled = false;
   private readonly counters = { started: 0, completed: 0, failed: 0, cancelled: 0 };
+  private readonly stepTimes = new Map<string, { count: number; seconds: number }>();
 
   constructor(options: EngineOptions) {
     this.o = options;
@@ -224,6 +227,7 @@ export class Engine {
       runsStarted: this.counters.started,
       runsFinished: { completed: this.counters.completed, failed: this.counters.failed, cancelled: this.counters.cancelled },
       refusals: Object.fromEntries(this.refusals.totals),
+      steps: Object.fromEntries([...this.stepTimes].map(([tool, t]) => [tool, { ...t }])),
     };
   }
 
@@ -277,6 +281,11 @@ export class Engine {
     const rec = st.record;
     const step = st.step()!;
     const now = this.o.clock.now();
+    const tool = step.action?.tool ?? 'external';
+    const times = this.stepTimes.get(tool) ?? { count: 0, seconds: 0 };
+    times.count++;
+    times.seconds += Math.max(0, now - (st.stepStartedAt ?? now)) / 1000;
+    this.stepTimes.set(tool, times);
     tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: iso(st.stepStartedAt ?? now), completed_at: iso(now) })]);
     tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
     tx.touch(st);
@@ -306,6 +315,8 @@ export class Engine {
     rec.status = status;
     rec.phase = null;
     rec.waiting_since = null;
+    // A completed run moved past its last step: it reads "step N of N", not "N+1 of N".
+    rec.current_step = Math.min(rec.current_step, rec.total_steps);
     rec.completed_at = iso(now);
     rec.reason = reason;
     tx.touch(st);

@@ -73,6 +73,7 @@ export class RunStore {
       list: p(`SELECT * FROM runs WHERE (@status IS NULL OR status = @status) AND (@sop IS NULL OR sop_name = @sop)
         ORDER BY seq DESC LIMIT @limit`),
       countFinished: p(`SELECT count(*) AS n FROM runs WHERE ${FINISHED}`),
+      countByStatus: p(`SELECT status, count(*) AS n FROM runs GROUP BY status`),
       prune: p(`DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
       putSnapshot: p(`INSERT OR IGNORE INTO sop_snapshots (hash, definition) VALUES (?, ?)`),
       getSnapshot: p(`SELECT definition FROM sop_snapshots WHERE hash = ?`),
@@ -128,6 +129,11 @@ export class RunStore {
 
   countFinished(): number {
     return (this.s.countFinished.get() as { n: number }).n;
+  }
+
+  countByStatus(): Record<string, number> {
+    const rows = this.s.countByStatus.all() as { status: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   /** Deletes the `count` oldest finished runs (their step results go with them). */

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Installs sopgate: the bundle with its native dependencies into <prefix>/opt/sopgate, the
+# configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
+# dedicated user, and enables the service. Idempotent: run it again to upgrade.
+#
+#   scripts/install.sh [--prefix DIR] [--no-start]
+#
+# With --prefix (for tests and packaging) nothing outside DIR is touched: no user is
+# created and systemctl is not called.
+set -eu
+
+prefix=""
+start=yes
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix="${2:?--prefix needs a folder}"; shift 2 ;;
+    --prefix=*) prefix="${1#--prefix=}"; shift ;;
+    --no-start) start=no; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+src="$(cd "$(dirname "$0")/.." && pwd)"
+opt="$prefix/opt/sopgate"
+etc="$prefix/etc/sopgate"
+unit_dir="$prefix/etc/systemd/system"
+state="$prefix/var/lib/sopgate"
+
+if [ ! -f "$src/dist/sopgate.cjs" ]; then
+  echo "install.sh: $src/dist/sopgate.cjs is missing: run npm run build first" >&2
+  exit 1
+fi
+
+echo "installing sopgate into $opt"
+mkdir -p "$opt/dist" "$etc/sops" "$unit_dir" "$state"
+cp "$src/dist/sopgate.cjs" "$opt/dist/sopgate.cjs"
+cp "$src/package.json" "$opt/package.json"
+[ -f "$src/package-lock.json" ] && cp "$src/package-lock.json" "$opt/package-lock.json"
+# Only the native modules: everything else is inside the bundle.
+(cd "$opt" && npm install --omit=dev --no-audit --no-fund --loglevel=error)
+
+if [ ! -f "$etc/sopgate.toml" ]; then
+  cat > "$etc/sopgate.toml" <<TOML
+# sopgate configuration: see the README for every key.
+workspace = "$prefix/etc/sopgate"
+state_dir = "$prefix/var/lib/sopgate"
+
+[http]
+listen = "127.0.0.1:8080"
+
+[mqtt]
+listen = "127.0.0.1:1883"
+TOML
+  echo "wrote $etc/sopgate.toml"
+else
+  echo "kept the existing $etc/sopgate.toml"
+fi
+
+sed "s#/opt/sopgate#$opt#g; s#/etc/sopgate#$etc#g; s#/var/lib/sopgate#$state#g" \
+  "$src/systemd/sopgate.service" > "$unit_dir/sopgate.service"
+
+if [ -n "$prefix" ]; then
+  echo "installed under $prefix (no user created, systemd not touched)"
+  exit 0
+fi
+
+if ! id sopgate >/dev/null 2>&1; then
+  useradd --system --home-dir /var/lib/sopgate --shell /usr/sbin/nologin sopgate
+fi
+for group in gpio dialout; do
+  getent group "$group" >/dev/null 2>&1 || groupadd --system "$group"
+done
+chown -R sopgate:sopgate "$etc" "$state"
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl daemon-reload
+  if [ "$start" = yes ]; then systemctl enable --now sopgate; else systemctl enable sopgate; fi
+  echo "sopgate is enabled: systemctl status sopgate"
+fi

@@ -1,0 +1,204 @@
+// The composition root (STYLE.md §3): builds every component from the config, wires
+// sources → matcher → engine → store, starts them in order and stops them in reverse.
+import { join } from 'node:path';
+import type { GatewayConfig } from './config/config.js';
+import { systemClock, type Clock } from './engine/clock.js';
+import { Engine } from './engine/engine.js';
+import type { GatewayEvent } from './events.js';
+import { createExecutors } from './executors/index.js';
+import { HttpApi } from './http/server.js';
+import { httpMetricsText } from './http/stats.js';
+import { loadOrCreateToken } from './http/token.js';
+import type { Logger } from './log.js';
+import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
+import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
+import { CronSource } from './sources/cron.js';
+import { EmbeddedBroker } from './sources/mqtt/broker.js';
+import { CronStateStore } from './store/cron-state.js';
+import { IdempotencyStore } from './store/idempotency.js';
+import { RunStore } from './store/run-store.js';
+import { VERSION } from './version.js';
+
+export interface DaemonDeps {
+  config: GatewayConfig;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface Listening {
+  http: { host: string; port: number };
+  mqtt: { host: string; port: number } | null;
+}
+
+export class Daemon {
+  private readonly config: GatewayConfig;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private store!: RunStore;
+  private engine!: Engine;
+  private http!: HttpApi;
+  private broker: EmbeddedBroker | null = null;
+  private cron!: CronSource;
+  private set!: SopSet;
+  private readonly startedAt: number;
+  private readonly events = new Map<string, number>();
+  private matches = 0;
+  private stopped: Promise<void> | null = null;
+
+  constructor(deps: DaemonDeps) {
+    this.config = deps.config;
+    this.log = deps.logger;
+    this.clock = deps.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+  }
+
+  async start(): Promise<Listening> {
+    const c = this.config;
+    const log = this.log.child('daemon');
+    this.set = await loadSopSet(c, this.log.child('sops'));
+    this.store = RunStore.open(join(c.state_dir, 'sopgate.db'), { synchronous: c.store.synchronous });
+    const deps = { clock: this.clock, logger: this.log };
+    this.engine = new Engine({
+      store: this.store,
+      clock: this.clock,
+      logger: this.log,
+      executors: createExecutors(deps),
+      maxConcurrentTotal: c.engine.max_concurrent_total,
+      approvalTimeoutSecs: c.engine.approval_timeout_secs,
+      maxFinishedRuns: c.engine.max_finished_runs,
+    });
+    this.engine.setSops(this.set.sops);
+    this.engine.onEvent((e) => {
+      this.log.child('run').log('info', `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
+      this.broker?.publishRunEvent(e);
+    });
+    this.engine.start();
+
+    const token = await loadOrCreateToken(c);
+    this.http = new HttpApi({
+      engine: this.engine,
+      sops: () => this.set.sops,
+      matcher: () => this.set.matcher,
+      http: c.http,
+      token,
+      idempotency: new IdempotencyStore(this.store.db, this.clock),
+      clock: this.clock,
+      logger: this.log.child('http'),
+      metrics: () => this.metrics(),
+      reload: () => this.reload(),
+    });
+    const http = await this.http.start(c.http.listen);
+
+    let mqtt: Listening['mqtt'] = null;
+    if (c.mqtt.listen !== '') {
+      this.broker = new EmbeddedBroker({
+        listen: c.mqtt.listen,
+        eventPrefix: c.mqtt.event_prefix,
+        maxPacketBytes: c.mqtt.max_packet_bytes,
+        maxConnections: c.mqtt.max_connections,
+        users: c.mqtt.users,
+        logger: this.log.child('mqtt'),
+        onEvent: (event) => this.dispatch(event),
+        onResult: (runId, result) => {
+          this.engine.advance(runId, result, 'mqtt').then(
+            (r) => r.ok || this.log.child('mqtt').log('warn', `result for run ${runId} refused: ${r.message}`),
+            (err: unknown) => this.log.child('mqtt').log('error', `result for run ${runId}: ${String(err)}`),
+          );
+        },
+      });
+      mqtt = await this.broker.start();
+    }
+
+    this.cron = new CronSource({
+      sops: this.set.sops,
+      timezone: c.cron.timezone,
+      clock: this.clock,
+      state: new CronStateStore(this.store.db),
+      catchUp: c.cron.catch_up,
+      logger: this.log.child('cron'),
+      onEvent: (event) => this.dispatch(event),
+    });
+    this.cron.start();
+
+    log.log(
+      'info',
+      `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +
+        `${this.set.sops.length} SOP(s) loaded${this.set.broken > 0 ? `, ${this.set.broken} left out (errors above)` : ''}, state in ${c.state_dir}`,
+    );
+    return { http, mqtt };
+  }
+
+  /** Stops in reverse order; safe to call twice. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      const log = this.log.child('daemon');
+      log.log('info', 'stopping');
+      this.cron?.stop();
+      await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
+      await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
+      this.engine?.stop();
+      this.store?.close();
+      log.log('info', 'stopped');
+    })();
+    return this.stopped;
+  }
+
+  /** Loads the SOP folder again; the new set replaces the old only if the folder can be read. */
+  async reload(): Promise<ReloadResult> {
+    const log = this.log.child('daemon');
+    let next: SopSet;
+    try {
+      next = await loadSopSet(this.config, this.log.child('sops'));
+    } catch (err) {
+      const message = `reload failed, keeping the ${this.set.sops.length} SOP(s) already loaded: ${err instanceof Error ? err.message : String(err)}`;
+      log.log('error', message);
+      return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message };
+    }
+    this.set = next;
+    this.engine.setSops(next.sops);
+    this.cron.update(next.sops);
+    log.log('info', `reloaded: ${next.sops.length} SOP(s)${next.broken > 0 ? `, ${next.broken} left out` : ''}`);
+    return { ok: true, loaded: next.sops.length, errors: next.broken };
+  }
+
+  /** Every source hands its events here: match once, start every matched SOP. */
+  private dispatch(event: GatewayEvent): void {
+    this.events.set(event.source, (this.events.get(event.source) ?? 0) + 1);
+    const names = this.set.matcher.match(event);
+    this.matches += names.length;
+    for (const name of names) {
+      this.engine.startRun(name, event).catch((err: unknown) => {
+        this.log.child('engine').log('error', `cannot start ${name}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    }
+  }
+
+  private metrics(): string {
+    const stats = this.engine.stats();
+    const runs = this.store.countByStatus();
+    const metrics: Metric[] = [
+      { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.events) },
+      { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.matches }] },
+      { name: 'sopgate_runs_started_total', help: 'Runs started.', type: 'counter', samples: [{ value: stats.runsStarted }] },
+      { name: 'sopgate_runs_finished_total', help: 'Runs finished, by status.', type: 'counter', samples: byLabel('status', stats.runsFinished) },
+      { name: 'sopgate_runs', help: 'Runs kept in the database, by status.', type: 'gauge', samples: byLabel('status', runs) },
+      { name: 'sopgate_refusals_total', help: 'Refused starts, by reason.', type: 'counter', samples: byLabel('reason', stats.refusals) },
+      {
+        name: 'sopgate_step_seconds_sum',
+        help: 'Total duration of finished steps, by tool.',
+        type: 'counter',
+        samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.seconds })),
+      },
+      {
+        name: 'sopgate_step_seconds_count',
+        help: 'Finished steps, by tool.',
+        type: 'counter',
+        samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.count })),
+      },
+      { name: 'sopgate_broker_clients', help: 'Clients connected to the embedded broker.', type: 'gauge', samples: [{ value: this.broker?.clients() ?? 0 }] },
+      { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },
+      { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
+    ];
+    return renderMetrics(metrics) + httpMetricsText(this.http.stats());
+  }
+}

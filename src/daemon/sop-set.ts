@@ -1,0 +1,45 @@
+// The loaded SOP set and its matcher, replaced as a whole on reload.
+import type { GatewayConfig } from '../config/config.js';
+import type { Logger } from '../log.js';
+import { Matcher } from '../match/matcher.js';
+import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
+import type { SopDefinition } from '../sop/types.js';
+
+export interface SopSet {
+  sops: readonly SopDefinition[];
+  matcher: Matcher;
+  /** SOPs left out because of errors. */
+  broken: number;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  loaded: number;
+  errors: number;
+  message?: string;
+}
+
+/**
+ * Loads the SOP folder: SOPs with errors are left out and logged with their findings, the
+ * rest make the set. Throws only when the folder itself cannot be read.
+ */
+export async function loadSopSet(config: GatewayConfig, logger: Logger): Promise<SopSet> {
+  const loaded = await loadSops(config.sops_dir, {
+    defaultExecutionMode: config.engine.default_execution_mode,
+    timezone: config.cron.timezone,
+  });
+  const good: SopDefinition[] = [];
+  for (const s of loaded) {
+    logFindings(logger, s);
+    if (s.errors.length === 0) good.push(s.sop);
+  }
+  return { sops: good, matcher: Matcher.build(good), broken: loaded.length - good.length };
+}
+
+function logFindings(logger: Logger, s: LoadedSop): void {
+  const where = (f: { file: string; line: number | null }) => `${f.file}${f.line === null ? '' : `:${f.line}`}`;
+  for (const f of s.errors) logger.log('error', `SOP ${s.sop.name} left out: ${where(f)}: ${f.message}`);
+  for (const f of s.warnings) logger.log('warn', `SOP ${s.sop.name}: ${where(f)}: ${f.message}`);
+}
+
+export { SopsDirError };

@@ -1,0 +1,145 @@
+// The gateway end to end, in-process: real broker, real HTTP, real SQLite, the CLI client.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { cli, removeTree } from './helpers/workspace.js';
+
+const ALERT_TOML = `[sop]
+name = "temp-alert"
+description = "Too warm"
+priority = "critical"
+execution_mode = "auto"
+max_concurrent = 100
+
+[[triggers]]
+type = "mqtt"
+topic = "sensors/+/temp"
+condition = "$.value >= 85"
+`;
+const ALERT_MD = '# Alert\n\n## Steps\n\n1. **Log it**\n\n   ```log\n   message = "hot: {{payload.value}}"\n   ```\n';
+const DEPLOY_TOML = `[sop]
+name = "deploy"
+description = "Deploy"
+execution_mode = "supervised"
+
+[[triggers]]
+type = "manual"
+
+[[triggers]]
+type = "webhook"
+path = "/sop/deploy"
+`;
+const DEPLOY_MD = '# Deploy\n\n## Steps\n\n1. **Check** — Look.\n2. **Ship** — Ship it.\n';
+
+let h: DaemonHarness;
+let client: mqtt.MqttClient;
+before(async () => {
+  h = await startDaemon({
+    'sops/temp-alert/SOP.toml': ALERT_TOML,
+    'sops/temp-alert/SOP.md': ALERT_MD,
+    'sops/deploy/SOP.toml': DEPLOY_TOML,
+    'sops/deploy/SOP.md': DEPLOY_MD,
+  });
+  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
+});
+after(async () => {
+  await client.endAsync();
+  await h.daemon.stop();
+  await removeTree(h.root);
+});
+
+async function runsOf(sop: string): Promise<any[]> {
+  return (await h.api('GET', `/api/runs?sop=${sop}`)).body;
+}
+
+async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (ok(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('daemon', () => {
+  test('an MQTT message that meets the condition starts a run; one that does not, none', async () => {
+    const events: string[] = [];
+    await client.subscribeAsync('sopgate/runs/#');
+    client.on('message', (topic) => events.push(topic));
+    await client.publishAsync('sensors/cold-room/temp', '{"value": 80}');
+    await client.publishAsync('sensors/cold-room/temp', '{"value": 91}');
+    const runs = await until(() => runsOf('temp-alert'), (r) => r.length === 1 && r[0].status === 'completed');
+    assert.equal(runs.length, 1, 'only the hot reading started a run');
+    assert.equal(runs[0].status, 'completed');
+    assert.equal(runs[0].step_results[0].output, 'hot: 91');
+    assert.equal(runs[0].trigger_event.topic, 'sensors/cold-room/temp');
+    const id = runs[0].run_id;
+    await until(async () => events, (e) => e.includes(`sopgate/runs/${id}/completed`));
+    assert.ok(events.includes(`sopgate/runs/${id}/started`));
+    assert.ok(events.includes(`sopgate/runs/${id}/completed`));
+  });
+
+  test('manual execute over HTTP, approve and advance with the CLI, the result over MQTT', async () => {
+    const started = await h.api('POST', '/api/sops/deploy/execute', '{"version": "1.2"}');
+    assert.equal(started.status, 201);
+    const id = started.body.run_id;
+    assert.equal(started.body.status, 'waiting_approval');
+
+    const advanceEarly = await cli(h.root, 'advance', id, '--status', 'completed', '--config', h.cliConfig);
+    assert.equal(advanceEarly.code, 1, 'advance is refused while waiting for approval');
+    const approved = await cli(h.root, 'approve', id, '--config', h.cliConfig);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, new RegExp(`run ${id}: running, step 1 of 2`));
+    const advanced = await cli(h.root, 'advance', id, '--status', 'completed', '--output', 'looked', '--config', h.cliConfig);
+    assert.equal(advanced.code, 0, advanced.stderr);
+
+    await client.publishAsync(`sopgate/runs/${id}/result`, JSON.stringify({ status: 'completed', output: 'shipped' }));
+    const run = await until(async () => (await h.api('GET', `/api/runs/${id}`)).body, (r: any) => r.status === 'completed');
+    assert.equal(run.status, 'completed');
+    assert.deepEqual(run.step_results.map((r: any) => r.output), ['looked', 'shipped']);
+
+    const shown = await cli(h.root, 'runs', '--sop', 'deploy', '--json', '--config', h.cliConfig);
+    assert.equal(JSON.parse(shown.stdout)[0].run_id, id);
+  });
+
+  test('cancel over the CLI; a second cancel is refused', async () => {
+    const started = await h.api('POST', '/api/sops/deploy/execute');
+    const id = started.body.run_id;
+    assert.equal((await cli(h.root, 'cancel', id, '--config', h.cliConfig)).code, 0);
+    const again = await cli(h.root, 'cancel', id, '--config', h.cliConfig);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already cancelled/);
+  });
+
+  test('reload with a broken SOP keeps the good ones and leaves the broken one out', async () => {
+    await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML.replace('priority = "critical"', 'priority = "urgent"'));
+    const reload = await h.api('POST', '/api/reload');
+    assert.equal(reload.status, 200);
+    assert.deepEqual({ ok: reload.body.ok, loaded: reload.body.loaded, errors: reload.body.errors }, { ok: true, loaded: 1, errors: 1 });
+    const sops = (await h.api('GET', '/api/sops')).body.map((s: any) => s.name);
+    assert.deepEqual(sops, ['deploy']);
+    assert.ok(h.logs.some((l) => /SOP temp-alert left out: .*priority must be one of/.test(l)));
+    await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML);
+    assert.equal((await h.api('POST', '/api/reload')).body.loaded, 2);
+  });
+
+  test('metrics and health', async () => {
+    const health = await fetch(`http://127.0.0.1:${h.listening.http.port}/healthz`);
+    assert.equal(health.status, 200);
+    const metrics = await (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
+    assert.match(metrics, /^sopgate_events_total\{source="mqtt"\} \d+$/m);
+    assert.match(metrics, /^sopgate_runs_finished_total\{status="completed"\} [1-9]\d*$/m);
+    assert.match(metrics, /^sopgate_broker_clients [1-9]/m);
+  });
+
+  test('a CLI pointed at no daemon says so in one line and exits 1', async () => {
+    await writeFile(join(h.root, 'nowhere.toml'), '[http]\nlisten = "127.0.0.1:9"\ntoken = "x"\n');
+    const r = await cli(h.root, 'runs', '--config', join(h.root, 'nowhere.toml'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^sopgate: cannot reach the sopgate daemon at http:\/\/127\.0\.0\.1:9/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  });
+});

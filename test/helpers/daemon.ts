@@ -1,0 +1,52 @@
+// A real daemon in-process on port 0 over a temp workspace, and a CLI config that points at it.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildConfig } from '../../src/config/config.js';
+import { Daemon, type Listening } from '../../src/daemon.js';
+import { memoryLogger } from '../../src/log.js';
+import { makeTree } from './workspace.js';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+
+export interface DaemonHarness {
+  root: string;
+  daemon: Daemon;
+  listening: Listening;
+  logs: string[];
+  /** A config file whose [http] listen is the daemon's real port, for the CLI. */
+  cliConfig: string;
+  api(method: string, path: string, body?: string): Promise<{ status: number; body: any }>;
+}
+
+export async function startDaemon(files: Record<string, string>, extraConfig = ''): Promise<DaemonHarness> {
+  const configText = `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
+  const root = await makeTree({ 'sopgate.toml': configText, ...files });
+  const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
+  if (!built.ok) throw new Error(JSON.stringify(built.errors));
+  const logger = memoryLogger();
+  const daemon = new Daemon({ config: built.config, logger });
+  const listening = await daemon.start();
+  const cliConfig = join(root, 'cli.toml');
+  await writeFile(cliConfig, configText.replace('listen = "127.0.0.1:0"\ntoken', `listen = "127.0.0.1:${listening.http.port}"\ntoken`));
+  const base = `http://127.0.0.1:${listening.http.port}`;
+  return {
+    root,
+    daemon,
+    listening,
+    logs: logger.lines,
+    cliConfig,
+    async api(method, path, body) {
+      const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}` } };
+      if (body !== undefined) init.body = body;
+      const res = await fetch(`${base}${path}`, init);
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // keep text
+      }
+      return { status: res.status, body: parsed };
+    },
+  };
+}
