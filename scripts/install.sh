@@ -57,7 +57,10 @@ else
   echo "kept the existing $etc/sopgate.toml"
 fi
 
-sed "s#/opt/sopgate#$opt#g; s#/etc/sopgate#$etc#g; s#/var/lib/sopgate#$state#g" \
+# One pass, so a prefix that itself contains one of the paths is not rewritten twice;
+# the prefix is escaped for sed's replacement text.
+sed_prefix=$(printf '%s' "$prefix" | sed 's/[\\&#]/\\&/g')
+sed "s#\(/opt/sopgate\|/etc/sopgate\|/var/lib/sopgate\)#$sed_prefix\1#g" \
   "$src/systemd/sopgate.service" > "$unit_dir/sopgate.service"
 
 if [ -n "$prefix" ]; then

@@ -12,6 +12,7 @@ import { gateFor, timeoutApproves } from './gates.js';
 import { stepHandoff } from './handoff.js';
 import { RefusalLog } from './refusals.js';
 import { newRunId } from './run-id.js';
+import { CommitQueue } from './commit-queue.js';
 import { publicRun, RunState, Tx } from './run-state.js';
 import {
   TERMINAL,
@@ -60,14 +61,14 @@ export class Engine {
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private finishedCount = 0;
   private stopping = false;
-  private pending: Tx[] = [];
-  private flushScheduled = false;
+  private readonly commits: CommitQueue;
   private readonly counters = { started: 0, completed: 0, failed: 0, cancelled: 0 };
   private readonly stepTimes = new Map<string, { count: number; seconds: number }>();
 
   constructor(options: EngineOptions) {
     this.o = options;
     this.log = options.logger.child('engine');
+    this.commits = new CommitQueue(options.store, this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
       const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;
       this.o.store.appendLedger({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
@@ -167,7 +168,10 @@ export class Engine {
     };
     const st = this.track(new RunState(record, sop));
     const tx = new Tx();
-    if (!this.storedHashes.has(snapshot.hash)) tx.snapshots.push([snapshot.hash, snapshot.json]);
+    if (!this.storedHashes.has(snapshot.hash)) {
+      tx.snapshots.push([snapshot.hash, snapshot.json]);
+      tx.after(() => this.storedHashes.add(snapshot.hash));
+    }
     tx.created.push(st);
     tx.ledger.push({ ...this.entry('started', sop.name, record.run_id, null, 'engine'), detail: describeEvent(event) });
     tx.after(() => this.emit('started', st));
@@ -401,18 +405,8 @@ export class Engine {
     }
   }
 
-  /**
-   * Queues a transaction. Everything queued in one turn of the event loop is written in
-   * one SQLite transaction (group commit); only then are callers answered and effects
-   * run, so nothing is told before it is durable.
-   */
   private commit(tx: Tx): Promise<void> {
-    this.pending.push(tx);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-    return new Promise((resolve, reject) => tx.after(resolve, reject));
+    return this.commits.commit(tx);
   }
 
   private commitWithRun(tx: Tx, st: RunState): Promise<ActionResult> {
@@ -420,33 +414,9 @@ export class Engine {
     return this.commit(tx).then(() => ({ ok: true, run }));
   }
 
-  /** Writes every queued transaction at once, then runs their effects in order. */
+  /** Writes every queued change now (tests, shutdown). */
   flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    const store = this.o.store;
-    try {
-      store.transaction(() => {
-        for (const tx of batch) {
-          for (const [hash, json] of tx.snapshots) store.putSnapshot(hash, json);
-          for (const st of tx.created) store.insertRun(st.record);
-          for (const st of tx.touched) if (!tx.created.includes(st)) store.updateRun(st.record);
-          for (const [runId, result] of tx.results) store.putStepResult(runId, result);
-          for (const entry of tx.ledger) store.appendLedger(entry);
-          for (const [name, ms] of tx.cooldowns) store.setLastFinished(name, ms);
-          if (tx.prune > 0) store.pruneFinished(tx.prune);
-        }
-      });
-    } catch (err) {
-      // The database refused (disk full, I/O error): nobody is told the change happened.
-      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${err instanceof Error ? err.message : String(err)}`);
-      for (const tx of batch) tx.fail(err);
-      return;
-    }
-    for (const tx of batch) for (const [hash] of tx.snapshots) this.storedHashes.add(hash);
-    for (const tx of batch) tx.done();
+    this.commits.flush();
   }
 
   // --- bookkeeping ---

@@ -1,0 +1,54 @@
+// Group commit: every state change queued in one turn of the event loop is written in one
+// SQLite transaction; only then are callers answered and effects run, so nothing is told
+// before it is durable. With synchronous=FULL that is one fsync per turn, not per change.
+import type { Logger } from '../log.js';
+import type { RunStore } from '../store/run-store.js';
+import type { Tx } from './run-state.js';
+
+export class CommitQueue {
+  private pending: Tx[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues a transaction; resolves once it is written, rejects if the database refused it. */
+  commit(tx: Tx): Promise<void> {
+    this.pending.push(tx);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => tx.after(resolve, reject));
+  }
+
+  /** Writes every queued transaction at once, then runs their effects in order. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const store = this.store;
+    try {
+      store.transaction(() => {
+        for (const tx of batch) {
+          for (const [hash, json] of tx.snapshots) store.putSnapshot(hash, json);
+          for (const st of tx.created) store.insertRun(st.record);
+          for (const st of tx.touched) if (!tx.created.includes(st)) store.updateRun(st.record);
+          for (const [runId, result] of tx.results) store.putStepResult(runId, result);
+          for (const entry of tx.ledger) store.appendLedger(entry);
+          for (const [name, ms] of tx.cooldowns) store.setLastFinished(name, ms);
+          if (tx.prune > 0) store.pruneFinished(tx.prune);
+        }
+      });
+    } catch (err) {
+      // The database refused (disk full, I/O error): nobody is told the change happened.
+      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${err instanceof Error ? err.message : String(err)}`);
+      for (const tx of batch) tx.fail(err);
+      return;
+    }
+    for (const tx of batch) tx.done();
+  }
+}
