@@ -62,7 +62,10 @@ export class Daemon {
       store: this.store,
       clock: this.clock,
       logger: this.log,
-      executors: createExecutors(deps),
+      executors: createExecutors(deps, {
+        mqttPublish: (topic, payload, options) =>
+          this.broker === null ? Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")')) : this.broker.publish(topic, payload, options),
+      }),
       maxConcurrentTotal: c.engine.max_concurrent_total,
       approvalTimeoutSecs: c.engine.approval_timeout_secs,
       maxFinishedRuns: c.engine.max_finished_runs,

@@ -34,6 +34,19 @@ path = "/sop/deploy"
 `;
 const DEPLOY_MD = '# Deploy\n\n## Steps\n\n1. **Check** — Look.\n2. **Ship** — Ship it.\n';
 
+// Publishes on the topic its own trigger listens to: it must not start itself again.
+const ECHO_TOML = `[sop]
+name = "echo"
+description = "Echo a reading"
+execution_mode = "auto"
+max_concurrent = 10
+
+[[triggers]]
+type = "mqtt"
+topic = "echo/in"
+`;
+const ECHO_MD = '# Echo\n\n## Steps\n\n1. **Echo**\n\n   ```mqtt_publish\n   topic = "echo/in"\n   payload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\n   qos = 1\n   ```\n';
+
 let h: DaemonHarness;
 let client: mqtt.MqttClient;
 before(async () => {
@@ -42,6 +55,8 @@ before(async () => {
     'sops/temp-alert/SOP.md': ALERT_MD,
     'sops/deploy/SOP.toml': DEPLOY_TOML,
     'sops/deploy/SOP.md': DEPLOY_MD,
+    'sops/echo/SOP.toml': ECHO_TOML,
+    'sops/echo/SOP.md': ECHO_MD,
   });
   client = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
 });
@@ -105,6 +120,24 @@ describe('daemon', () => {
     assert.equal(JSON.parse(shown.stdout)[0].run_id, id);
   });
 
+  test('mqtt_publish reaches subscribers, JSON-escaped, and never triggers a SOP', async () => {
+    const listener = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
+    try {
+      const received: string[] = [];
+      await listener.subscribeAsync('echo/in');
+      listener.on('message', (_topic, payload) => received.push(payload.toString()));
+      await client.publishAsync('echo/in', '{"msg": "say \\"hi\\""}');
+      await until(async () => received, (r) => r.length >= 2);
+      const echoed = received.map((r) => JSON.parse(r)).find((m) => 'seen' in m);
+      assert.equal(echoed.seen, 'say "hi"');
+      const runs = await until(() => runsOf('echo'), (r) => r.length === 1 && r[0].status === 'completed');
+      assert.equal(runs.length, 1, 'the echo did not start the SOP again');
+      assert.equal(runs[0].step_results[0].output, `published ${Buffer.byteLength(received.find((r) => r.includes('seen'))!)} bytes to echo/in`);
+    } finally {
+      await listener.endAsync();
+    }
+  });
+
   test('cancel over the CLI; a second cancel is refused', async () => {
     const started = await h.api('POST', '/api/sops/deploy/execute');
     const id = started.body.run_id;
@@ -118,12 +151,12 @@ describe('daemon', () => {
     await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML.replace('priority = "critical"', 'priority = "urgent"'));
     const reload = await h.api('POST', '/api/reload');
     assert.equal(reload.status, 200);
-    assert.deepEqual({ ok: reload.body.ok, loaded: reload.body.loaded, errors: reload.body.errors }, { ok: true, loaded: 1, errors: 1 });
+    assert.deepEqual({ ok: reload.body.ok, loaded: reload.body.loaded, errors: reload.body.errors }, { ok: true, loaded: 2, errors: 1 });
     const sops = (await h.api('GET', '/api/sops')).body.map((s: any) => s.name);
-    assert.deepEqual(sops, ['deploy']);
+    assert.deepEqual(sops, ['deploy', 'echo']);
     assert.ok(h.logs.some((l) => /SOP temp-alert left out: .*priority must be one of/.test(l)));
     await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML);
-    assert.equal((await h.api('POST', '/api/reload')).body.loaded, 2);
+    assert.equal((await h.api('POST', '/api/reload')).body.loaded, 3);
   });
 
   test('metrics and health', async () => {

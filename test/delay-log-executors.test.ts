@@ -106,7 +106,7 @@ describe('log executor', () => {
 describe('createExecutors', () => {
   it('builds exactly the runnable tools of this stage', () => {
     const executors = createExecutors({ clock: new ManualClock(), logger: memoryLogger() });
-    assert.deepEqual(Object.keys(executors).sort(), ['delay', 'http_request', 'log', 'shell']);
+    assert.deepEqual(Object.keys(executors).sort(), ['delay', 'http_request', 'log', 'mqtt_publish', 'shell']);
     assert.deepEqual([...RUNNABLE_TOOLS].sort(), Object.keys(executors).sort());
     for (const tool of TOOL_NAMES) assert.equal(executors[tool] !== undefined, RUNNABLE_TOOLS.has(tool), tool);
   });
@@ -115,5 +115,32 @@ describe('createExecutors', () => {
     const executors = createExecutors({ clock: systemClock, logger: memoryLogger() }, { maxOutputBytes: 3, shell: '/bin/sh' });
     const outcome = await executors.shell?.run({ tool: 'shell', source: 'printf abcdef', args: {} }, ctx());
     assert.deepEqual(outcome, { status: 'completed', output: 'abc\n[output truncated: 3 more bytes]' });
+  });
+});
+
+describe('mqtt_publish executor', () => {
+  it('renders the topic as text and a JSON payload JSON-escaped, and fails on a wildcard topic', async () => {
+    const sent: [string, string, unknown][] = [];
+    const executor = createExecutors(
+      { clock: new ManualClock(), logger: memoryLogger() },
+      { mqttPublish: async (topic, payload, options) => void sent.push([topic, payload, options]) },
+    ).mqtt_publish!;
+    const c = { ...ctx(), event: { source: 'mqtt' as const, payload: '{"site": "north", "note": "a \\"b\\""}', timestamp: '2026-01-01T00:00:00.000Z' } };
+    const ok = await executor.run(
+      { tool: 'mqtt_publish', source: '', args: { topic: 'alerts/{{payload.site}}', payload: '{"note": "{{payload.note}}"}', qos: 1, retain: true } },
+      c,
+    );
+    assert.equal(ok.status, 'completed');
+    assert.deepEqual(sent, [['alerts/north', '{"note": "a \\"b\\""}', { qos: 1, retain: true }]]);
+    assert.equal(JSON.parse(sent[0]![1]).note, 'a "b"');
+    const bad = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'alerts/{{payload.note}}/#', payload: '' } }, c);
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.output, /invalid topic after templating/);
+  });
+
+  it('fails clearly when the broker is disabled', async () => {
+    const executor = createExecutors({ clock: new ManualClock(), logger: memoryLogger() }).mqtt_publish!;
+    const outcome = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'a/b', payload: 'x' } }, ctx());
+    assert.deepEqual(outcome, { status: 'failed', output: '[publish to a/b failed: the embedded broker is disabled ([mqtt] listen = "")]' });
   });
 });

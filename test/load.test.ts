@@ -129,10 +129,11 @@ describe('loading a SOP folder', () => {
       '',
       '## Steps',
       '',
-      '1. **Tell the line**',
+      '1. **Light the lamp**',
       '',
-      '   ```mqtt_publish',
-      '   topic = "ops/notify"',
+      '   ```gpio_write',
+      '   signal = "lamp"',
+      '   value = 1',
       '   ```',
       '',
       '2. **Log**',
@@ -146,11 +147,11 @@ describe('loading a SOP folder', () => {
       const [a] = await loadSops(root, OPTIONS);
       assert.deepEqual(
         a!.errors.map((e) => [e.line, e.message]),
-        [[7, 'step 1: mqtt_publish is not available in this version of sopgate (runnable: shell, http_request, delay, log)']],
+        [[7, 'step 1: gpio_write is not available in this version of sopgate (runnable: shell, http_request, mqtt_publish, delay, log)']],
       );
       assert.deepEqual(
         a!.warnings.map((w) => [w.line, w.message]),
-        [[13, 'step 2: unknown placeholder {{paylod.sensor}} is left as written']],
+        [[14, 'step 2: unknown placeholder {{paylod.sensor}} is left as written']],
       );
     } finally {
       await removeTree(root);

@@ -1,11 +1,12 @@
 // The executors' public surface: one executor per built-in tool this stage runs.
-// mqtt_publish, gpio_write and serial_write need their backends and come later;
+// gpio_write and serial_write need their backends and come later;
 // RUNNABLE_TOOLS lets the engine and validation tell which actions can run now.
 
 import type { ToolName } from '../sop/types.js';
 import { createDelayExecutor } from './delay.js';
 import { createHttpExecutor } from './http-request.js';
 import { createLogExecutor } from './log.js';
+import { createMqttPublishExecutor, type MqttPublisher } from './mqtt-publish.js';
 import { createShellExecutor } from './shell.js';
 import type { Executor, ExecutorDeps } from './types.js';
 
@@ -16,6 +17,8 @@ export interface ExecutorOptions {
   shellTimeoutSecs?: number;
   /** Default `/bin/sh`. */
   shell?: string;
+  /** Publishes through the embedded broker; without it mqtt_publish steps fail. */
+  mqttPublish?: MqttPublisher;
 }
 
 export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {}): Partial<Record<ToolName, Executor>> {
@@ -29,6 +32,9 @@ export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {
     http_request: createHttpExecutor(deps, cap),
     delay: createDelayExecutor(deps),
     log: createLogExecutor(deps),
+    mqtt_publish: createMqttPublishExecutor(
+      options.mqttPublish ?? (() => Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")'))),
+    ),
   };
 }
 
