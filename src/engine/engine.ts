@@ -1,7 +1,6 @@
 // The run engine: what happens after an event matched. Active runs live in memory and
 // every state change is written through to SQLite in one transaction together with its
 // ledger rows, before anyone is told about it (DESIGN.md §2, §5).
-import { createHash } from 'node:crypto';
 import type { GatewayEvent } from '../events.js';
 import type { Executor } from '../executors/types.js';
 import type { Logger } from '../log.js';
@@ -10,7 +9,10 @@ import type { RunRecord, RunStore } from '../store/run-store.js';
 import type { Clock } from './clock.js';
 import { gateFor, timeoutApproves } from './gates.js';
 import { stepHandoff } from './handoff.js';
+import { admit } from './admission.js';
 import { RefusalLog } from './refusals.js';
+import { runAction } from './run-action.js';
+import { Snapshots } from './snapshots.js';
 import { newRunId } from './run-id.js';
 import { CommitQueue } from './commit-queue.js';
 import { publicRun, RunState, Tx } from './run-state.js';
@@ -50,9 +52,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly refusals: RefusalLog;
   private sops = new Map<string, SopDefinition>();
-  /** Snapshot hash and JSON per loaded definition object, computed once per load. */
-  private readonly snapshots = new WeakMap<SopDefinition, { hash: string; json: string }>();
-  private readonly storedHashes = new Set<string>();
+  private readonly snapshots = new Snapshots();
   private readonly active = new Map<string, RunState>();
   /** Finished runs whose last change is not written yet: reads must not go stale. */
   private readonly unflushed = new Map<string, RunState>();
@@ -97,7 +97,7 @@ export class Engine {
         this.log.log('error', `run ${record.run_id}: its SOP snapshot is missing; failing it`);
         continue;
       }
-      this.storedHashes.add(record.sop_hash);
+      this.snapshots.stored(record.sop_hash);
       const st = this.track(new RunState(record, JSON.parse(json) as SopDefinition));
       const step = st.step();
       if (record.status === 'waiting_approval' && step !== undefined) {
@@ -129,26 +129,22 @@ export class Engine {
   /** Resolves once the new run is durable; a refusal resolves at once. */
   startRun(sopName: string, event: GatewayEvent): Promise<StartResult> {
     const sop = this.sops.get(sopName);
-    const refuse = (reason: Exclude<StartResult, { ok: true }>['reason'], message: string, retryAfterSecs?: number): Promise<StartResult> => {
-      this.refusals.record(sopName, reason, message);
-      return Promise.resolve(retryAfterSecs === undefined ? { ok: false, reason, message } : { ok: false, reason, message, retryAfterSecs });
-    };
-    if (sop === undefined) return refuse('unknown_sop', `no SOP named "${sopName}" is loaded`);
-    if (sop.steps.length === 0) return refuse('no_steps', `${sopName} has no steps`);
-    if ((this.activeBySop.get(sopName) ?? 0) >= sop.max_concurrent) {
-      return refuse('concurrency', `${sopName} already has ${sop.max_concurrent} active run(s) (max_concurrent)`);
-    }
-    if (this.active.size >= this.o.maxConcurrentTotal) {
-      return refuse('global_concurrency', `the gateway already has ${this.o.maxConcurrentTotal} active run(s) (max_concurrent_total)`);
-    }
     const now = this.o.clock.now();
-    const last = this.lastFinished.get(sopName);
-    if (sop.cooldown_secs > 0 && last !== undefined && now - last < sop.cooldown_secs * 1000) {
-      const left = Math.ceil((last + sop.cooldown_secs * 1000 - now) / 1000);
-      return refuse('cooldown', `${sopName} is cooling down for ${left} more second(s)`, left);
+    const refusal = admit(sopName, sop, {
+      activeOfSop: this.activeBySop.get(sopName) ?? 0,
+      activeTotal: this.active.size,
+      maxConcurrentTotal: this.o.maxConcurrentTotal,
+      lastFinished: this.lastFinished.get(sopName),
+      now,
+    });
+    if (refusal !== null || sop === undefined) {
+      // admit() refuses an unknown SOP, so refusal is set whenever sop is missing.
+      const r = refusal!;
+      this.refusals.record(sopName, r.reason, r.message);
+      return Promise.resolve(r);
     }
 
-    const snapshot = this.snapshotOf(sop);
+    const snapshot = this.snapshots.of(sop);
     const record: RunRecord = {
       run_id: newRunId(now),
       sop_name: sop.name,
@@ -168,9 +164,9 @@ export class Engine {
     };
     const st = this.track(new RunState(record, sop));
     const tx = new Tx();
-    if (!this.storedHashes.has(snapshot.hash)) {
+    if (!this.snapshots.isStored(snapshot.hash)) {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
-      tx.after(() => this.storedHashes.add(snapshot.hash));
+      tx.after(() => this.snapshots.stored(snapshot.hash));
     }
     tx.created.push(st);
     tx.ledger.push({ ...this.entry('started', sop.name, record.run_id, null, 'engine'), detail: describeEvent(event) });
@@ -357,27 +353,7 @@ export class Engine {
       this.stepFinished(tx, st, status, output);
       void this.commit(tx);
     };
-    const executor = this.o.executors[step.action.tool];
-    if (executor === undefined) {
-      queueMicrotask(() => done('failed', `this gateway has no executor for ${step.action!.tool}`));
-      return;
-    }
-    executor
-      .run(step.action, {
-        runId: st.record.run_id,
-        sopName: st.sop.name,
-        sopLocation: st.sop.location,
-        stepNumber: step.number,
-        totalSteps: st.record.total_steps,
-        event: st.event(),
-        outputs: st.outputs,
-        timeoutSecs: step.timeout_secs,
-        signal: abort.signal,
-      })
-      .then(
-        (outcome) => done(outcome.status, outcome.output),
-        (err: unknown) => done('failed', `executor error: ${err instanceof Error ? err.message : String(err)}`),
-      );
+    runAction(this.o.executors, st, step, abort.signal, done);
   }
 
   private armApprovalTimer(st: RunState, gate: ReturnType<typeof gateFor>): void {
@@ -440,16 +416,6 @@ export class Engine {
       return { ok: false, reason: 'finished', message: `run ${runId} is already ${record.status}` };
     }
     return { ok: false, reason: 'not_found', message: `no run ${runId}` };
-  }
-
-  private snapshotOf(sop: SopDefinition): { hash: string; json: string } {
-    let snapshot = this.snapshots.get(sop);
-    if (snapshot === undefined) {
-      const json = JSON.stringify(sop);
-      snapshot = { hash: createHash('sha256').update(json).digest('hex').slice(0, 32), json };
-      this.snapshots.set(sop, snapshot);
-    }
-    return snapshot;
   }
 
   private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
