@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { GatewayConfig } from './config/config.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
+import type { ActionResult } from './engine/types.js';
 import type { GatewayEvent } from './events.js';
 import { createExecutors } from './executors/index.js';
 import { HttpApi } from './http/server.js';
@@ -102,12 +103,9 @@ export class Daemon {
         users: c.mqtt.users,
         logger: this.log.child('mqtt'),
         onEvent: (event) => this.dispatch(event),
-        onResult: (runId, result) => {
-          this.engine.advance(runId, result, 'mqtt').then(
-            (r) => r.ok || this.log.child('mqtt').log('warn', `result for run ${runId} refused: ${r.message}`),
-            (err: unknown) => this.log.child('mqtt').log('error', `result for run ${runId}: ${String(err)}`),
-          );
-        },
+        onResult: (runId, result) => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt')),
+        onCommand: (runId, command) =>
+          this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
       });
       mqtt = await this.broker.start();
     }
@@ -162,6 +160,17 @@ export class Daemon {
     this.cron.update(next.sops);
     log.log('info', `reloaded: ${next.sops.length} SOP(s)${next.broken > 0 ? `, ${next.broken} left out` : ''}`);
     return { ok: true, loaded: next.sops.length, errors: next.broken };
+  }
+
+  /** An MQTT client's command has no one to answer: a refusal is logged. */
+  private fromMqtt(what: string, runId: string, outcome: Promise<ActionResult>): void {
+    const log = this.log.child('mqtt');
+    outcome.then(
+      (r) => {
+        if (!r.ok) log.log('warn', `${what} for run ${runId} refused: ${r.message}`);
+      },
+      (err: unknown) => log.log('error', `${what} for run ${runId}: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 
   /** Every source hands its events here: match once, start every matched SOP. */

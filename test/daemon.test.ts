@@ -138,6 +138,29 @@ describe('daemon', () => {
     }
   });
 
+  test('approve and cancel over MQTT; the ledger names who acted', async () => {
+    const one = (await h.api('POST', '/api/sops/deploy/execute')).body.run_id;
+    await client.publishAsync(`sopgate/runs/${one}/approve`, '');
+    const approved = await until(async () => (await h.api('GET', `/api/runs/${one}`)).body, (r: any) => r.status === 'running');
+    assert.equal(approved.current_step, 1);
+    await client.publishAsync(`sopgate/runs/${one}/cancel`, '');
+    const cancelled = await until(async () => (await h.api('GET', `/api/runs/${one}`)).body, (r: any) => r.status === 'cancelled');
+    assert.equal(cancelled.reason, 'cancelled by mqtt');
+    const ledger = (await h.api('GET', `/api/ledger?run=${one}`)).body;
+    assert.deepEqual(
+      ledger.filter((e: any) => e.actor !== 'engine').map((e: any) => `${e.kind} ${e.actor}`),
+      ['approved mqtt', 'cancelled mqtt'],
+    );
+
+    const two = (await h.api('POST', '/api/sops/deploy/execute')).body.run_id;
+    assert.equal((await cli(h.root, 'approve', two, '--config', h.cliConfig)).code, 0);
+    await h.api('POST', `/api/runs/${two}/cancel`);
+    const shown = await cli(h.root, 'runs', 'show', two, '--config', h.cliConfig);
+    assert.match(shown.stdout, /^history:$/m);
+    assert.match(shown.stdout, /approved step 1 by cli$/m);
+    assert.match(shown.stdout, /cancelled by api: cancelled by api$/m);
+  });
+
   test('cancel over the CLI; a second cancel is refused', async () => {
     const started = await h.api('POST', '/api/sops/deploy/execute');
     const id = started.body.run_id;

@@ -51,7 +51,7 @@ export async function apiClient(io: CliIo, options: GlobalOptions, fetchImpl: ty
     async request(method, path, body) {
       let response: Response;
       try {
-        const init: RequestInit = { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } };
+        const init: RequestInit = { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-sopgate-actor': 'cli' } };
         if (body !== undefined) init.body = body;
         response = await fetchImpl(`${base}${path}`, init);
       } catch {

@@ -1,6 +1,7 @@
 // `sopgate runs`, `runs show`, `execute`, `approve`, `advance`, `cancel`, `reload`,
 // `status`: act on the running daemon through its HTTP API (DESIGN.md §4).
 import type { Run } from '../engine/types.js';
+import type { LedgerEntry } from '../store/run-store.js';
 import { apiClient, errorText, type ApiAnswer } from './client.js';
 import { EXIT, printJson, table, UsageError, type CliIo } from './io.js';
 import type { GlobalOptions } from './workspace.js';
@@ -39,8 +40,13 @@ export async function runShowCommand(io: CliIo, runId: string | undefined, optio
   const api = await apiClient(io, options);
   const answer = await api.request('GET', `/api/runs/${encodeURIComponent(runId)}`);
   if (answer.status !== 200) return failed(io, answer);
-  if (options.json) printJson(io, answer.body);
-  else io.out(describeRun(answer.body as Run));
+  if (options.json) {
+    printJson(io, answer.body);
+    return EXIT.ok;
+  }
+  const ledger = await api.request('GET', `/api/ledger?run=${encodeURIComponent(runId)}`);
+  const history = ledger.status === 200 && Array.isArray(ledger.body) ? (ledger.body as LedgerEntry[]) : [];
+  io.out(describeRun(answer.body as Run, history));
   return EXIT.ok;
 }
 
@@ -91,7 +97,7 @@ function failed(io: CliIo, answer: ApiAnswer): number {
   return EXIT.failed;
 }
 
-function describeRun(run: Run): string {
+function describeRun(run: Run, history: LedgerEntry[]): string {
   const t = run.trigger_event;
   const lines = [
     `run ${run.run_id} of ${run.sop_name}: ${run.status}, step ${run.current_step} of ${run.total_steps}`,
@@ -102,6 +108,14 @@ function describeRun(run: Run): string {
   if (run.reason !== null) lines.push(`reason: ${run.reason}`);
   for (const r of run.step_results) {
     lines.push(`  ${r.step_number}. ${r.status}${r.output === '' ? '' : `: ${r.output.split('\n')[0]}`}`);
+  }
+  if (history.length > 0) {
+    lines.push('history:');
+    for (const e of history) {
+      const step = e.step_number === null ? '' : ` step ${e.step_number}`;
+      const by = e.actor === null || e.actor === 'engine' ? '' : ` by ${e.actor}`;
+      lines.push(`  ${e.at}  ${e.kind}${step}${by}${e.detail === null ? '' : `: ${e.detail}`}`);
+    }
   }
   return lines.join('\n');
 }

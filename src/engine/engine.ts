@@ -5,7 +5,7 @@ import type { GatewayEvent } from '../events.js';
 import type { Executor } from '../executors/types.js';
 import type { Logger } from '../log.js';
 import type { SopDefinition, ToolName } from '../sop/types.js';
-import type { RunRecord, RunStore } from '../store/run-store.js';
+import type { LedgerEntry, RunRecord, RunStore } from '../store/run-store.js';
 import type { Clock } from './clock.js';
 import { gateFor, timeoutApproves } from './gates.js';
 import { stepHandoff } from './handoff.js';
@@ -219,6 +219,12 @@ export class Engine {
 
   listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): Run[] {
     return this.o.store.listRuns(filter).map((r) => (this.active.get(r.run_id) ?? this.unflushed.get(r.run_id))?.toRun() ?? publicRun(r));
+  }
+
+  /** Audit ledger entries: a run's, oldest first, or the newest `limit` of all. */
+  ledger(runId?: string, limit = 100): LedgerEntry[] {
+    this.flush(); // the ledger shows every change already made
+    return this.o.store.ledger(runId, limit);
   }
 
   stats(): EngineStats {

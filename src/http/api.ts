@@ -1,6 +1,7 @@
 // The /api/* handlers (DESIGN.md §5). Lists are JSON arrays (`GET /api/sops` the SOP
 // objects, `GET /api/runs` the run objects, newest first); engine refusals become 409s
 // whose `error` is the engine's reason, so clients can branch on it.
+import type { IncomingMessage } from 'node:http';
 import type { Engine } from '../engine/engine.js';
 import { RUN_STATUSES, type ActionResult, type StartResult, type StepStatus } from '../engine/types.js';
 import type { Clock } from '../engine/clock.js';
@@ -60,19 +61,25 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
       if (limit !== null) filter.limit = Number(limit);
       return json(200, d.engine.listRuns(filter));
     })
+    .add('GET', '/api/ledger', ({ query }) => {
+      const run = query.get('run');
+      const limit = Number(query.get('limit') ?? 100);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) return badRequest(`limit must be a whole number from 1 to ${MAX_LIST}`);
+      return json(200, d.engine.ledger(run ?? undefined, limit));
+    })
     .add('GET', '/api/runs/:id', ({ params }) => {
       const run = d.engine.getRun(params.id!);
       return run === null ? notFound(`no run ${params.id}`) : json(200, run);
     })
-    .add('POST', '/api/runs/:id/approve', async ({ params }) => action(await d.engine.approve(params.id!, 'api')))
+    .add('POST', '/api/runs/:id/approve', async ({ params, req }) => action(await d.engine.approve(params.id!, actorOf(req))))
     .add('POST', '/api/runs/:id/advance', async (ctx) => {
       const body = await ctx.body();
       if (!body.ok) return body.reply;
       const result = parseAdvance(body.text);
       if (typeof result === 'string') return badRequest(result);
-      return action(await d.engine.advance(ctx.params.id!, result, 'api'));
+      return action(await d.engine.advance(ctx.params.id!, result, actorOf(ctx.req)));
     })
-    .add('POST', '/api/runs/:id/cancel', async ({ params }) => action(await d.engine.cancel(params.id!, 'api')))
+    .add('POST', '/api/runs/:id/cancel', async ({ params, req }) => action(await d.engine.cancel(params.id!, actorOf(req))))
     .add('POST', '/api/reload', async () => {
       if (d.reload === undefined) return error(501, 'not_implemented', 'this gateway cannot reload its SOPs');
       return json(200, await d.reload());
@@ -115,4 +122,12 @@ function parseAdvance(text: string): { status: StepStatus; output?: string } | s
   if (output === undefined || output === null) return { status };
   if (typeof output !== 'string') return 'output must be a string';
   return { status, output };
+}
+
+/**
+ * Who acts, for the audit ledger: `sopgate approve` says `X-Sopgate-Actor: cli`; anything
+ * else through the API is "api". Only these two: a header must not claim "timeout".
+ */
+function actorOf(req: IncomingMessage): 'api' | 'cli' {
+  return req.headers['x-sopgate-actor'] === 'cli' ? 'cli' : 'api';
 }

@@ -67,7 +67,9 @@ export class Access {
   /** Why a publish on a gateway topic is refused, or null when it is allowed. */
   refusePublish(client: object, topic: string): string | null {
     if (this.of(client) !== 'readwrite') return `publishing under ${this.topics.root} needs gateway_access = "readwrite"`;
-    if (this.topics.resultRunId(topic) === null) return `only ${this.topics.root}runs/<run_id>/result may be published under ${this.topics.root}`;
+    if (this.topics.command(topic) === null) {
+      return `only ${this.topics.root}runs/<run_id>/result, /approve and /cancel may be published under ${this.topics.root}`;
+    }
     return null;
   }
 

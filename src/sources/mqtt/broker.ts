@@ -29,6 +29,8 @@ export interface BrokerDeps {
   logger: Logger;
   onEvent: (event: GatewayEvent) => void;
   onResult: (runId: string, result: { status: StepStatus; output: string }, clientId: string) => void;
+  /** `<prefix>/runs/<run_id>/approve` and `.../cancel` from a client allowed to send them. */
+  onCommand?: (runId: string, command: 'approve' | 'cancel', clientId: string) => void;
   now?: () => Date;
 }
 
@@ -221,8 +223,9 @@ export class EmbeddedBroker {
     const topic = packet.topic;
     const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
     if (this.topics.owns(topic)) {
-      const runId = this.topics.resultRunId(topic);
-      if (runId !== null) this.result(runId, payload, client.id);
+      const c = this.topics.command(topic);
+      if (c?.command === 'result') this.result(c.runId, payload, client.id);
+      else if (c !== null) this.runCommand(c.runId, c.command, client.id);
       return;
     }
     this.counts.eventsEmitted++;
@@ -230,6 +233,14 @@ export class EmbeddedBroker {
       this.deps.onEvent({ source: 'mqtt', topic, payload, timestamp: this.now().toISOString() });
     } catch (err) {
       this.fail(`event listener failed for ${topic}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private runCommand(runId: string, command: 'approve' | 'cancel', clientId: string): void {
+    try {
+      this.deps.onCommand?.(runId, command, clientId);
+    } catch (err) {
+      this.fail(`${command} listener failed for run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 

@@ -1,5 +1,9 @@
 // The gateway's own topics under <event_prefix>/ (DESIGN.md §6): run events go out on
-// <prefix>/runs/<run_id>/<event>, external step results come in on <prefix>/runs/<run_id>/result.
+// <prefix>/runs/<run_id>/<event>; clients send commands on <prefix>/runs/<run_id>/<command>:
+// `result` (an external step's result), `approve` and `cancel`.
+
+export const RUN_COMMANDS = ['result', 'approve', 'cancel'] as const;
+export type RunCommand = (typeof RUN_COMMANDS)[number];
 
 /** How much of the gateway's namespace a subscription filter can see. */
 export type Reach = 'outside' | 'inside' | 'overlaps';
@@ -23,13 +27,19 @@ export class GatewayTopics {
     return `${this.root}runs/${runId}/${kind}`;
   }
 
+  /** The run id and command of a `<prefix>/runs/<run_id>/<command>` topic, else null. */
+  command(topic: string): { runId: string; command: RunCommand } | null {
+    if (!topic.startsWith(this.root)) return null;
+    const parts = topic.slice(this.root.length).split('/');
+    const [runs, runId, command] = parts;
+    if (parts.length !== 3 || runs !== 'runs' || runId === undefined || runId === '') return null;
+    return (RUN_COMMANDS as readonly string[]).includes(command ?? '') ? { runId, command: command as RunCommand } : null;
+  }
+
   /** The run id of a `<prefix>/runs/<run_id>/result` topic, else null. */
   resultRunId(topic: string): string | null {
-    if (!topic.startsWith(this.root)) return null;
-    const rest = topic.slice(this.root.length);
-    if (!rest.startsWith('runs/') || !rest.endsWith('/result')) return null;
-    const id = rest.slice('runs/'.length, -'/result'.length);
-    return id === '' || id.includes('/') ? null : id;
+    const c = this.command(topic);
+    return c?.command === 'result' ? c.runId : null;
   }
 
   /**
