@@ -11,7 +11,7 @@ import { systemClock } from '../src/engine/clock.js';
 import { Engine } from '../src/engine/engine.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import { createLogger } from '../src/log.js';
-import type { SopDefinition, Step } from '../src/sop/types.js';
+import { newStep, type SopDefinition, type Step } from '../src/sop/types.js';
 import type { Synchronous } from '../src/store/db.js';
 import { RunStore } from '../src/store/run-store.js';
 
@@ -19,16 +19,8 @@ const TARGET_STARTS = 10_000;
 const quiet = createLogger({ write: () => {} });
 
 function step(number: number, log: boolean): Step {
-  return {
-    number,
-    title: `Step ${number}`,
-    body: '',
-    suggested_tools: [],
-    requires_confirmation: false,
-    action: log ? { tool: 'log', source: '', args: { message: `step ${number} of {{run.id}}`, level: 'info' } } : null,
-    on_failure: { policy: 'fail' },
-    timeout_secs: null,
-  };
+  const action = log ? ({ tool: 'log', source: '', args: { message: `step ${number} of {{run.id}}`, level: 'info' } } as const) : null;
+  return newStep(number, { title: `Step ${number}`, action });
 }
 
 function sop(name: string, steps: Step[]): SopDefinition {

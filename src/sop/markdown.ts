@@ -10,7 +10,7 @@ import { fromMarkdown } from 'mdast-util-from-markdown';
 import type { Code, ListItem, Nodes, Paragraph, RootContent } from 'mdast';
 import { parseAction } from './actions.js';
 import { stepsSlice } from './steps-slice.js';
-import { TOOL_NAMES, isOneOf, type Finding, type OnFailure, type Step } from './types.js';
+import { TOOL_NAMES, isOneOf, newStep, type Finding, type OnFailure, type Step } from './types.js';
 
 interface Range {
   start: number;
@@ -227,16 +227,7 @@ export function parseSteps(text: string, file: string): ParsedSteps {
 
   function openStep(item: ListItem, number: number): Draft {
     const draft: Draft = {
-      step: {
-        number,
-        title: '',
-        body: '',
-        suggested_tools: [],
-        requires_confirmation: false,
-        action: null,
-        on_failure: { policy: 'fail' },
-        timeout_secs: null,
-      },
+      step: newStep(number),
       pieces: [],
       actions: [],
     };

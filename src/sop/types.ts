@@ -52,6 +52,21 @@ export interface Step {
   timeout_secs: number | null;
 }
 
+/** A step with every optional part at its default: no body, tools, confirmation or action. */
+export function newStep(number: number, fields: Partial<Omit<Step, 'number'>> = {}): Step {
+  return {
+    number,
+    title: '',
+    body: '',
+    suggested_tools: [],
+    requires_confirmation: false,
+    action: null,
+    on_failure: { policy: 'fail' },
+    timeout_secs: null,
+    ...fields,
+  };
+}
+
 export interface SopDefinition {
   name: string;
   description: string;

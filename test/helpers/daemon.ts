@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
 import { Daemon, type Listening } from '../../src/daemon.js';
 import { memoryLogger } from '../../src/log.js';
+import { requestJson } from './http.js';
 import { makeTree } from './workspace.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -15,7 +16,7 @@ export interface DaemonHarness {
   logs: string[];
   /** A config file whose [http] listen is the daemon's real port, for the CLI. */
   cliConfig: string;
-  api(method: string, path: string, body?: string): Promise<{ status: number; body: any }>;
+  api(method: string, path: string, body?: string): ReturnType<typeof requestJson>;
 }
 
 export async function startDaemon(files: Record<string, string>, extraConfig = ''): Promise<DaemonHarness> {
@@ -35,18 +36,6 @@ export async function startDaemon(files: Record<string, string>, extraConfig = '
     listening,
     logs: logger.lines,
     cliConfig,
-    async api(method, path, body) {
-      const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}` } };
-      if (body !== undefined) init.body = body;
-      const res = await fetch(`${base}${path}`, init);
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // keep text
-      }
-      return { status: res.status, body: parsed };
-    },
+    api: (method, path, body) => requestJson(base, TOKEN, method, path, body),
   };
 }

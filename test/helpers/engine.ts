@@ -6,21 +6,11 @@ import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { RunEvent } from '../../src/engine/types.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
 import { memoryLogger } from '../../src/log.js';
-import type { ExecutionMode, Priority, SopDefinition, Step, StepAction } from '../../src/sop/types.js';
+import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction } from '../../src/sop/types.js';
 import { RunStore } from '../../src/store/run-store.js';
 
 export function step(number: number, extra: Partial<Step> = {}): Step {
-  return {
-    number,
-    title: `Step ${number}`,
-    body: '',
-    suggested_tools: [],
-    requires_confirmation: false,
-    action: null,
-    on_failure: { policy: 'fail' },
-    timeout_secs: null,
-    ...extra,
-  };
+  return newStep(number, { title: `Step ${number}`, ...extra });
 }
 
 /** A built-in step whose `log` action the test executor runs. */

@@ -7,6 +7,7 @@ import { cp, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { requestJson } from './http.js';
 import { removeTree, tempDir } from './workspace.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -287,18 +288,6 @@ export async function spawnDaemon(
     exited,
     waitForLine,
     kill,
-    async api(method, path, body) {
-      const init: RequestInit = { method, headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(WAIT_MS) };
-      if (body !== undefined) init.body = body;
-      const res = await fetch(`${base}${path}`, init);
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: keep the text
-      }
-      return { status: res.status, headers: res.headers, body: parsed };
-    },
+    api: (method, path, body) => requestJson(base, TOKEN, method, path, body, WAIT_MS),
   };
 }

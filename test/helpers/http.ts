@@ -1,0 +1,21 @@
+// One JSON request to a daemon's HTTP API with its bearer token; the body parsed when it is JSON.
+export async function requestJson(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: string,
+  timeoutMs = 10_000,
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) };
+  if (body !== undefined) init.body = body;
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
