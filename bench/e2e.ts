@@ -1,0 +1,616 @@
+// End-to-end benchmark: prints figures, asserts nothing. `npm run bench:e2e`.
+//
+// Builds the bundle into a temp folder (so it measures the current code). Each broker runs
+// in a child process of its own; the mqtt.js publisher and subscriber (QoS 0, ~100-byte
+// JSON on sensors/<site>/temp) run here. In one run:
+//   1. bare aedes pass-through (aedes' README server in a tiny child), and the same with
+//      noDelay sockets as the gateway's listener uses, to tell socket options from hooks;
+//   2. the same through the gateway (the bundle, 100 SOPs, none matching): ratio to bare;
+//   3. the sensor-alert flow: 100,000 messages, half starting an `auto` SOP whose `log`
+//      step completes at once, until the last run is persisted as completed (twice);
+//   4. publish → `completed` run event (sent after the SQLite commit) at 1,000 msg/s;
+//   5. spawn → ready line, median of 5 spawns on fresh state;
+//   6. the daemon's RSS idle, after the first and after the second load, and, because RSS
+//      after a burst mostly says when V8 last compacted, its heap after a full GC (a
+//      bench-only preload: --expose-gc and a SIGUSR2 handler; src/ is untouched).
+// Options: `--synchronous normal|full` sets [store] synchronous (default: the config's);
+// `--cpu-prof DIR` runs the gateway under node --cpu-prof and leaves the profile in DIR.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connectAsync, type MqttClient } from 'mqtt';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TOKEN = 'bench-token';
+const PASS_N = 100_000;
+const PASS_WARMUP = 20_000;
+const PASS_ROUNDS = 3;
+/** Published but not yet received, in pass-through: bounds every queue in between. */
+const PASS_WINDOW = 5_000;
+const FLOW_N = 100_000;
+const LATENCY_RATE = 1_000;
+const LATENCY_SECS = 5;
+/** Not measured: the first run events JIT-compile the subscriber path in the daemon. */
+const LATENCY_WARMUP_SECS = 1;
+const STARTUPS = 5;
+const SITES = 50;
+const ALERT_SOP = 'sensor-alert';
+
+const args = parseArgs({ options: { synchronous: { type: 'string' }, 'cpu-prof': { type: 'string' } } }).values;
+if (args.synchronous !== undefined && !['normal', 'full'].includes(args.synchronous)) throw new Error('--synchronous must be normal or full');
+const tmp = mkdtempSync(join(tmpdir(), 'sopgate-bench-e2e-'));
+
+// --- child processes and /proc ----------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+/** CPU seconds of children that have exited, so that the rest of the machine's use is known. */
+let childCpuSecs = 0;
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** User + system CPU seconds of a process (proc(5) stat fields 14 and 15). */
+function cpuSecs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** CPU seconds every process on the machine has used (user, nice, system, irq, softirq, steal). */
+function machineCpuSecs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).map(Number);
+  return ((f[1] ?? 0) + (f[2] ?? 0) + (f[3] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0) + (f[8] ?? 0)) / CLK_TCK;
+}
+
+interface Rss {
+  total: number;
+  /** Anonymous memory: RSS also counts the node binary's file-backed pages. */
+  anon: number;
+  /** Peak RSS since the process started. */
+  peak: number;
+}
+
+/** VmRSS, RssAnon and VmHWM in MB. */
+function rss(pid: number): Rss {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1]) / 1024;
+  return { total: mb('VmRSS'), anon: mb('RssAnon'), peak: mb('VmHWM') };
+}
+
+interface Started {
+  proc: ChildProcess;
+  match: RegExpExecArray;
+  /** Spawn → ready line. */
+  ms: number;
+}
+
+/** Spawns node with `argv`; resolves at the first stdout match of `ready`. Stdout is drained and dropped after that. */
+function spawnUntil(argv: string[], cwd: string, ready: RegExp, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, argv, { cwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    let settled = false;
+    const finish = (err: Error | null, match?: RegExpExecArray) => {
+      settled = true;
+      seen = '';
+      clearTimeout(timer);
+      proc.off('exit', onExit);
+      if (err === null) return resolve({ proc, match: match!, ms: performance.now() - t0 });
+      proc.kill('SIGKILL');
+      reject(err);
+    };
+    const timer = setTimeout(() => finish(new Error(`no ready line within 15 s from ${argv.join(' ')}:\n${seen.slice(-2000)}`)), 15_000);
+    const onExit = (code: number | null) => finish(new Error(`${argv.join(' ')} exited (${code}) before it was ready:\n${seen.slice(-2000)}`));
+    proc.once('exit', onExit);
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      if (settled) return; // the daemon logs lines per run event: read them and drop them
+      seen += chunk.toString('utf8');
+      const match = ready.exec(seen);
+      if (match !== null) finish(null, match);
+    });
+  });
+}
+
+async function stopChild(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  childCpuSecs += cpuSecs(proc.pid!);
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function killAll(): void {
+  for (const proc of children) proc.kill('SIGKILL');
+}
+
+/** aedes' README server, nothing else; `noDelay` as the gateway's listener sets it. */
+const bareBroker = (noDelay: boolean) => `
+const { Aedes } = await import('aedes');
+const { createServer } = await import('node:net');
+const broker = await Aedes.createBroker();
+const server = createServer({ noDelay: ${noDelay} }, broker.handle);
+server.listen(0, '127.0.0.1', () => console.log('ready ' + server.address().port));
+process.on('SIGTERM', () => broker.close(() => server.close(() => process.exit(0))));
+`;
+
+// --- the gateway --------------------------------------------------------------------------
+
+const LOG_STEP = (message: string) => `# Bench SOP\n\n## Steps\n\n1. **Log** — Keep the reading.\n\n   \`\`\`log\n   message = "${message}"\n   \`\`\`\n`;
+
+/** 99 decoys (MQTT elsewhere, on the same topic with a condition that never holds, cron, webhook, manual) and the alert SOP. */
+function writeWorkspace(dir: string): string {
+  const put = (name: string, toml: string, md: string) => {
+    mkdirSync(join(dir, 'sops', name), { recursive: true });
+    writeFileSync(join(dir, 'sops', name, 'SOP.toml'), `[sop]\nname = "${name}"\ndescription = "bench ${name}"\n${toml}`);
+    writeFileSync(join(dir, 'sops', name, 'SOP.md'), md);
+  };
+  for (let i = 0; i < 99; i++) {
+    const name = `decoy-${String(i).padStart(2, '0')}`;
+    const trigger = [
+      `type = "mqtt"\ntopic = "plant/line-${i}/pressure"\ncondition = "$.bar > 8"`,
+      `type = "mqtt"\ntopic = "sensors/+/humidity"\ncondition = "$.value > ${90 + (i % 10)}"`,
+      `type = "mqtt"\ntopic = "sensors/+/temp"\ncondition = "$.value < -${20 + i}"`,
+      `type = "cron"\nexpression = "${i % 60} 3 * * *"\n\n[[triggers]]\ntype = "manual"`,
+      `type = "webhook"\npath = "/sop/${name}"`,
+    ][i % 5]!;
+    put(name, `priority = "low"\n\n[[triggers]]\n${trigger}\n`, LOG_STEP(`${name} {{payload}}`));
+  }
+  put(
+    ALERT_SOP,
+    `priority = "normal"\nexecution_mode = "auto"\nmax_concurrent = 1000000\n\n[[triggers]]\ntype = "mqtt"\ntopic = "sensors/+/temp"\ncondition = "$.value >= 85"\n`,
+    LOG_STEP('alert {{payload.value}}'),
+  );
+  const config = join(dir, 'sopgate.toml');
+  writeFileSync(
+    config,
+    `state_dir = "state"\n\n[engine]\nmax_concurrent_total = 1000000\nmax_finished_runs = 1000000\n\n` +
+      `[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nrate_limit_per_minute = 0\n\n[mqtt]\nlisten = "127.0.0.1:0"\n` +
+      (args.synchronous === undefined ? '' : `\n[store]\nsynchronous = "${args.synchronous}"\n`),
+  );
+  return config;
+}
+
+interface Gateway {
+  proc: ChildProcess;
+  http: number;
+  mqtt: number;
+  ms: number;
+}
+
+const READY = /ready: HTTP on 127\.0\.0\.1:(\d+), MQTT on 127\.0\.0\.1:(\d+),/;
+const GC_FILE = join(tmp, 'heap-after-gc.txt');
+const GC_PRELOAD = join(tmp, 'gc-preload.cjs');
+writeFileSync(GC_FILE, '');
+writeFileSync(
+  GC_PRELOAD,
+  `process.on('SIGUSR2', () => { globalThis.gc(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
+);
+
+async function startGateway(bundle: string, dir: string, nodeFlags: string[] = []): Promise<Gateway> {
+  const config = writeWorkspace(dir);
+  // better-sqlite3 stays outside the bundle; info level (one line per run event) as in production.
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(ROOT, 'node_modules') };
+  delete env.SOPGATE_LOG_LEVEL;
+  delete env.NOTIFY_SOCKET;
+  const { proc, match, ms } = await spawnUntil([...nodeFlags, bundle, 'daemon', '--config', config], dir, READY, env);
+  return { proc, http: Number(match[1]), mqtt: Number(match[2]), ms };
+}
+
+const api = (port: number, path: string) =>
+  fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(10_000) });
+
+/** Asks the daemon (started with the GC preload) for a full GC; its heap afterwards in MB. */
+async function heapAfterGc(gw: Gateway): Promise<number> {
+  const lines = () => readFileSync(GC_FILE, 'utf8').split('\n').filter((l) => l !== '');
+  const before = lines().length;
+  gw.proc.kill('SIGUSR2');
+  for (let waited = 0; waited < 5_000; waited += 10) {
+    const now = lines();
+    if (now.length > before) return Number(now[now.length - 1]) / 2 ** 20;
+    await sleep(10);
+  }
+  return Number.NaN;
+}
+
+async function metrics(port: number): Promise<Map<string, number>> {
+  const res = await api(port, '/metrics');
+  if (!res.ok) throw new Error(`GET /metrics: ${res.status}`);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+// --- traffic ------------------------------------------------------------------------------
+
+const topicOf = (i: number) => `sensors/site-${String(i % SITES).padStart(2, '0')}/temp`;
+
+/** ~100 bytes of sensor JSON; `t` is the send time on this process's clock. */
+function reading(i: number, value: number): string {
+  return `{"sensor":"probe-${i % 8}","site":"site-${String(i % SITES).padStart(2, '0')}","value":${value.toFixed(2)},"unit":"F","battery":0.9${i % 10},"seq":${i},"t":${performance.now().toFixed(3)}}`;
+}
+const coldValue = (i: number) => 60 + (i % 249) / 10; // 60.0 – 84.8: no SOP matches
+const hotValue = (i: number) => 85 + (i % 150) / 10; // 85.0 – 99.9: the alert SOP matches
+
+function connect(port: number, id: string): Promise<MqttClient> {
+  return connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-${id}-${process.pid}`, reconnectPeriod: 0, connectTimeout: 10_000 }, false);
+}
+
+/**
+ * Publishes message i for i in [from, to), respecting backpressure: a QoS 0 publish calls
+ * back at once when the socket took the packet, and on 'drain' when it did not; we wait for
+ * that. Yields every 64 messages so the subscriber and the daemon's stdout are read, and,
+ * with `room`, waits until it allows more messages in flight.
+ */
+async function publishRange(client: MqttClient, from: number, to: number, payload: (i: number) => string, room?: () => boolean): Promise<void> {
+  for (let i = from; i < to; i++) {
+    let written = false;
+    let failed: Error | undefined;
+    let wake: (() => void) | undefined;
+    client.publish(topicOf(i), payload(i), { qos: 0 }, (err) => {
+      written = true;
+      failed = err;
+      wake?.();
+    });
+    if (!written) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve, reject) => {
+        wake = resolve;
+        timer = setTimeout(() => reject(new Error('the broker has not read from the publisher for 30 s')), 30_000);
+      });
+      clearTimeout(timer);
+    }
+    if (failed !== undefined) throw failed;
+    if ((i & 63) !== 63) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let waited = 0; room !== undefined && !room(); waited++) {
+      if (waited > 10_000) throw new Error('the subscriber stopped receiving');
+      await sleep(1);
+    }
+  }
+}
+
+/** Resolves true when `done()` holds, false once `progress()` has not moved for `stallMs`. */
+async function waitFor(done: () => boolean, progress: () => number, stallMs: number): Promise<boolean> {
+  for (let last = progress(), since = performance.now(); !done(); await sleep(5)) {
+    if (progress() !== last) [last, since] = [progress(), performance.now()];
+    else if (performance.now() - since > stallMs) return false;
+  }
+  return true;
+}
+
+// --- 1, 2: pass-through ---------------------------------------------------------------------
+
+interface Round {
+  rate: number;
+  lost: number;
+  /** CPU of the broker process and of this one, as a share of one core. */
+  brokerCpu: number;
+  benchCpu: number;
+}
+
+/** Rounds of publisher → broker → subscriber on one broker; messages/s as received. */
+class PassThrough {
+  readonly rounds: Round[] = [];
+  private received = 0;
+  private lastAt = 0;
+  private sent = 0;
+
+  private constructor(private readonly pub: MqttClient, private readonly sub: MqttClient, private readonly pid: number) {
+    sub.on('message', () => {
+      this.received++;
+      this.lastAt = performance.now();
+    });
+  }
+
+  static async open(port: number, pid: number, name: string): Promise<PassThrough> {
+    const sub = await connect(port, `${name}-sub`);
+    await sub.subscribeAsync('sensors/#', { qos: 0 });
+    const rig = new PassThrough(await connect(port, `${name}-pub`), sub, pid);
+    await rig.round(PASS_WARMUP); // JIT and buffers warm
+    rig.rounds.length = 0;
+    return rig;
+  }
+
+  async round(n: number): Promise<void> {
+    const [from, base, cpu0, bench0] = [this.sent, this.received, cpuSecs(this.pid), process.cpuUsage()];
+    const t0 = performance.now();
+    await publishRange(this.pub, from, from + n, (i) => reading(i, coldValue(i)), () => this.sent - this.received < PASS_WINDOW);
+    this.sent = from + n;
+    await waitFor(() => this.received - base >= n, () => this.received, 5_000);
+    const secs = (this.lastAt - t0) / 1000;
+    const bench = process.cpuUsage(bench0);
+    this.rounds.push({
+      rate: (this.received - base) / secs,
+      lost: n - (this.received - base),
+      brokerCpu: (cpuSecs(this.pid) - cpu0) / secs,
+      benchCpu: (bench.user + bench.system) / 1e6 / secs,
+    });
+  }
+
+  /** The fastest round: on a shared machine, noise only ever slows a round down. */
+  best(): Round {
+    return this.rounds.reduce((a, b) => (b.rate > a.rate ? b : a));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pub.endAsync(true), this.sub.endAsync(true)]);
+  }
+}
+
+// --- 3: the sensor-alert flow -----------------------------------------------------------------
+
+interface Flow {
+  rate: number;
+  runsPerSec: number;
+  publishSecs: number;
+  totalSecs: number;
+  matching: number;
+  events: number;
+  matches: number;
+  started: number;
+  completed: number;
+  persisted: number;
+  accounted: boolean;
+  daemonCpu: number;
+}
+
+/** The newest run of the alert SOP: its status and the sequence number of the message that started it. */
+async function newestRun(port: number): Promise<{ status: string; seq: number }> {
+  const runs = (await (await api(port, `/api/runs?sop=${ALERT_SOP}&limit=1`)).json()) as { status: string; trigger_event: { payload: string } }[];
+  const run = runs[0];
+  return run === undefined ? { status: 'none', seq: -1 } : { status: run.status, seq: (JSON.parse(run.trigger_event.payload) as { seq: number }).seq };
+}
+
+/** Every other message starts a run; done when the last one is persisted as completed. */
+async function sensorAlertFlow(gw: Gateway, pub: MqttClient, seqBase: number): Promise<Flow> {
+  const matching = Math.ceil(FLOW_N / 2);
+  const m0 = await metrics(gw.http);
+  let m = m0;
+  const delta = (key: string) => (m.get(key) ?? 0) - (m0.get(key) ?? 0);
+  // sopgate_runs counts rows in SQLite: a run counts once it is durable.
+  const persisted = () => delta('sopgate_runs{status="completed"}');
+  const events = () => delta('sopgate_events_total{source="mqtt"}');
+  const cpu0 = cpuSecs(gw.proc.pid!);
+  const t0 = performance.now();
+  await publishRange(pub, seqBase, seqBase + FLOW_N, (i) => reading(i, (i - seqBase) % 2 === 0 ? hotValue(i) : coldValue(i)));
+  const published = performance.now();
+  // A scrape of /metrics counts the whole runs table (tens of ms at 100,000 rows), so polling
+  // it would slow the daemon down: poll the newest run instead (the newest rows are all the
+  // alert's, so the query stops at the first) until it is the last alert's and completed,
+  // then let /metrics confirm that every run is persisted.
+  const lastAlert = seqBase + 2 * (matching - 1);
+  let end = Number.NaN;
+  for (let last = '', since = published; ; await sleep(20)) {
+    const newest = await newestRun(gw.http);
+    const now = performance.now();
+    if (newest.seq === lastAlert && newest.status === 'completed') {
+      m = await metrics(gw.http);
+      if (persisted() >= matching && events() >= FLOW_N) {
+        end = now;
+        break;
+      }
+    }
+    const progress = `${newest.seq} ${newest.status}`;
+    if (progress !== last) [last, since] = [progress, now];
+    else if (now - since > 30_000) break; // stalled: report what arrived
+  }
+  m = await metrics(gw.http);
+  const totalSecs = ((Number.isNaN(end) ? performance.now() : end) - t0) / 1000;
+  const r = {
+    events: events(),
+    matches: delta('sopgate_matches_total'),
+    started: delta('sopgate_runs_started_total'),
+    completed: delta('sopgate_runs_finished_total{status="completed"}'),
+    persisted: persisted(),
+  };
+  return {
+    ...r,
+    matching,
+    rate: FLOW_N / totalSecs,
+    runsPerSec: r.persisted / totalSecs,
+    publishSecs: (published - t0) / 1000,
+    totalSecs,
+    // Runs started + non-matches = sent, and every run that started is persisted as completed.
+    accounted: r.events === FLOW_N && r.started === matching && r.started + (r.events - r.matches) === FLOW_N && r.persisted === matching,
+    daemonCpu: (cpuSecs(gw.proc.pid!) - cpu0) / totalSecs,
+  };
+}
+
+// --- 4: latency -----------------------------------------------------------------------------
+
+interface Latency {
+  sent: number;
+  received: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  over10: number;
+}
+
+/** Publish → `completed` run event at a steady rate, every message an alert; the first second warms up. */
+async function latencyFlow(gw: Gateway, pub: MqttClient, seqBase: number): Promise<Latency> {
+  const warmup = LATENCY_RATE * LATENCY_WARMUP_SECS;
+  const sub = await connect(gw.mqtt, 'latency-sub');
+  const samples: number[] = [];
+  sub.on('message', (_topic, message) => {
+    const now = performance.now();
+    const run = JSON.parse(message.toString('utf8')) as { trigger_event: { payload: string } };
+    const p = JSON.parse(run.trigger_event.payload) as { seq: number; t: number };
+    if (p.seq >= seqBase + warmup) samples.push(now - p.t);
+  });
+  await sub.subscribeAsync('sopgate/runs/+/completed', { qos: 0 });
+  const total = LATENCY_RATE * LATENCY_SECS;
+  const start = performance.now();
+  for (let sent = 0; sent < warmup + total; await sleep(1)) {
+    const due = Math.min(warmup + total, Math.floor(((performance.now() - start) * LATENCY_RATE) / 1000) + 1);
+    await publishRange(pub, seqBase + sent, seqBase + due, (i) => reading(i, hotValue(i)));
+    sent = due;
+  }
+  await waitFor(() => samples.length >= total, () => samples.length, 3_000);
+  await sub.endAsync(true);
+  const sorted = samples.slice().sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { sent: total, received: samples.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), over10: samples.filter((x) => x > 10).length };
+}
+
+// --- report ---------------------------------------------------------------------------------
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const rows: string[][] = [['figure', 'value', 'target', 'met']];
+const row = (figure: string, value: string, target = '', met?: boolean) => rows.push([figure, value, target, met === undefined ? '' : met ? 'yes' : 'no']);
+
+function printTable(): void {
+  const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(`  ${r[0]!.padEnd(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padEnd(w[2]!)}  ${r[3]}`.trimEnd());
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const cpu = cpus();
+  console.log(`sopgate end-to-end bench — node ${process.version}, ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}, Linux ${release()}, ${fmt(totalmem() / 2 ** 30, 1)} GB RAM, load average ${fmt(loadavg()[0]!, 2)}`);
+  const bundle = join(tmp, 'sopgate.cjs');
+  const tb = performance.now();
+  if (spawnSync(process.execPath, ['build.mjs', '--outfile', bundle], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('the bundle did not build');
+  console.log(
+    `bundle built in ${fmt((performance.now() - tb) / 1000, 1)} s; ${reading(12345, 91.5).length}-byte payloads, QoS 0; ` +
+      `[store] synchronous = ${args.synchronous ?? 'default (full)'}; daemon logs at info into a pipe this process drains\n`,
+  );
+  const [machine0, self0] = [machineCpuSecs(), process.cpuUsage()];
+  const wall0 = performance.now();
+
+  // 5. Spawn → ready, fresh state each time, before anything else loads the machine.
+  const startups: number[] = [];
+  for (let k = 0; k < STARTUPS; k++) {
+    const gw = await startGateway(bundle, join(tmp, `startup-${k}`));
+    startups.push(gw.ms);
+    await stopChild(gw.proc);
+  }
+
+  const profDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
+  const gcFlags = ['--expose-gc', '--require', GC_PRELOAD];
+  const gw = await startGateway(bundle, join(tmp, 'gateway'), profDir === undefined ? gcFlags : [...gcFlags, '--cpu-prof', '--cpu-prof-dir', profDir]);
+  await sleep(1_000);
+  const rssIdle = rss(gw.proc.pid!);
+  const heapIdle = await heapAfterGc(gw);
+
+  // 1, 2. Pass-through, round-robin so that drift hits every broker alike; the best round counts.
+  const bare = await spawnUntil(['--input-type=module', '-e', bareBroker(false)], ROOT, /ready (\d+)\n/);
+  const bareNoDelay = await spawnUntil(['--input-type=module', '-e', bareBroker(true)], ROOT, /ready (\d+)\n/);
+  const rigs = [
+    await PassThrough.open(Number(bare.match[1]), bare.proc.pid!, 'bare'),
+    await PassThrough.open(Number(bareNoDelay.match[1]), bareNoDelay.proc.pid!, 'nodelay'),
+    await PassThrough.open(gw.mqtt, gw.proc.pid!, 'gateway'),
+  ] as const;
+  for (let r = 0; r < PASS_ROUNDS; r++) for (const rig of rigs) await rig.round(PASS_N);
+  for (const rig of rigs) await rig.close();
+  await Promise.all([stopChild(bare.proc), stopChild(bareNoDelay.proc)]);
+  const [b, bnd, g] = rigs.map((rig) => rig.best()) as [Round, Round, Round];
+
+  // 3, 6. The sensor-alert flow twice on the same daemon, each from a compacted heap; RSS
+  // after each (1 s idle first), then the heap after a full GC.
+  await heapAfterGc(gw);
+  const pub = await connect(gw.mqtt, 'flow-pub');
+  const flow1 = await sensorAlertFlow(gw, pub, 1_000_000);
+  await sleep(1_000);
+  const rss1 = rss(gw.proc.pid!);
+  const heap1 = await heapAfterGc(gw);
+  const flow2 = await sensorAlertFlow(gw, pub, 2_000_000);
+  await sleep(1_000);
+  const rss2 = rss(gw.proc.pid!);
+  const heap2 = await heapAfterGc(gw);
+  const scrapes: number[] = [];
+  for (let k = 0; k < 5; k++) {
+    const t = performance.now();
+    await metrics(gw.http);
+    scrapes.push(performance.now() - t);
+  }
+
+  // 4. Latency at a steady rate, on the warm daemon (heap compacted after load 2).
+  const lat = await latencyFlow(gw, pub, 3_000_000);
+  await pub.endAsync(true);
+  await stopChild(gw.proc);
+  const wallSecs = (performance.now() - wall0) / 1000;
+  const self = process.cpuUsage(self0);
+  const otherCpu = (machineCpuSecs() - machine0 - (self.user + self.system) / 1e6 - childCpuSecs) / wallSecs;
+
+  const ratio = g.rate / b.rate;
+  const growth = (rss2.total - rss1.total) / rss1.total;
+  const startup = median(startups);
+  const mb = (r: Rss) => `${fmt(r.total, 1)} MB`;
+  row('bare aedes pass-through', `${fmt(b.rate)} msg/s`);
+  row('gateway pass-through (100 SOPs, none match)', `${fmt(g.rate)} msg/s`);
+  row('  ratio to bare', fmt(ratio, 2), '≥ 0.80', ratio >= 0.8);
+  for (const [i, f] of [flow1, flow2].entries()) {
+    row(`sensor-alert flow, load ${i + 1}: end to end`, `${fmt(f.rate)} msg/s`, i === 0 ? '≥ 15,000 msg/s' : '', i === 0 ? f.rate >= 15_000 : undefined);
+    row('  runs persisted as completed', `${fmt(f.runsPerSec)} runs/s`, i === 0 ? '≈ 7,500 runs/s' : '');
+    row('  nothing lost', f.accounted ? 'yes' : 'no', 'yes', f.accounted);
+  }
+  row(`latency at ${fmt(LATENCY_RATE)} msg/s: p50`, `${fmt(lat.p50, 2)} ms`);
+  row('  p99', `${fmt(lat.p99, 2)} ms`, '≤ 10 ms', lat.p99 <= 10 && lat.received === lat.sent);
+  row(`spawn → ready, median of ${STARTUPS}`, `${fmt(startup)} ms`, '≤ 300 ms', startup <= 300);
+  row('RSS idle', mb(rssIdle), '≤ 60 MB', rssIdle.total <= 60);
+  row('RSS after load 1 / load 2', `${mb(rss1)} / ${mb(rss2)}`);
+  row('  growth of load 2 over load 1', `${fmt(growth * 100, 1)} %`, '≤ 10 %', growth <= 0.1);
+  printTable();
+
+  const cpuOf = (x: Round) => `broker ${fmt(x.brokerCpu * 100)}% / bench ${fmt(x.benchCpu * 100)}% CPU`;
+  const list = (rs: readonly Round[]) => rs.map((x) => fmt(x.rate)).join(', ');
+  console.log('\ndetails');
+  console.log(`  pass-through, ${PASS_ROUNDS} rounds of ${fmt(PASS_N)} (best counts), msg/s: bare ${list(rigs[0].rounds)}; bare+noDelay ${list(rigs[1].rounds)}; gateway ${list(rigs[2].rounds)}`);
+  console.log(`  best rounds: bare ${cpuOf(b)}; bare+noDelay ${fmt(bnd.rate)} msg/s, ${cpuOf(bnd)}; gateway ${cpuOf(g)}`);
+  console.log(`  gateway / bare+noDelay ${fmt(g.rate / bnd.rate, 2)} (the gateway's hooks and matching alone); messages lost ${b.lost} / ${bnd.lost} / ${g.lost}`);
+  for (const [i, f] of [flow1, flow2].entries()) {
+    console.log(
+      `  load ${i + 1}: sent ${fmt(FLOW_N)}, events ${fmt(f.events)}, matches ${fmt(f.matches)}, runs started ${fmt(f.started)}, ` +
+        `completed ${fmt(f.completed)}, persisted ${fmt(f.persisted)} (expected ${fmt(f.matching)}); published in ${fmt(f.publishSecs, 2)} s, ` +
+        `last run persisted at ${fmt(f.totalSecs, 2)} s; daemon ${fmt(f.daemonCpu * 100)}% CPU`,
+    );
+  }
+  console.log(`  GET /metrics with ${fmt(2 * flow1.matching)} runs stored: ${fmt(median(scrapes), 1)} ms`);
+  console.log(`  latency: ${fmt(lat.received)} of ${fmt(lat.sent)} completed events, p90 ${fmt(lat.p90, 2)} ms, max ${fmt(lat.max, 2)} ms, ${fmt(lat.over10)} over 10 ms`);
+  console.log(`  spawns (ms): ${startups.map((x) => fmt(x)).join(', ')}`);
+  console.log(`  RSS anonymous (the rest is file-backed, mostly the node binary): idle ${fmt(rssIdle.anon, 1)} MB, after load 1 ${fmt(rss1.anon, 1)} MB, after load 2 ${fmt(rss2.anon, 1)} MB`);
+  console.log(`  peak RSS ${fmt(rss2.peak, 1)} MB; V8 heap after a full GC: idle ${fmt(heapIdle, 1)} MB, after load 1 ${fmt(heap1, 1)} MB, after load 2 ${fmt(heap2, 1)} MB (growth ${fmt(((heap2 - heap1) / heap1) * 100, 1)} %)`);
+  console.log(`  other processes used ${fmt(otherCpu * 100)}% of one core on average during the ${fmt(wallSecs)} s of measurements${otherCpu > 0.15 ? ': the figures are disturbed, run again on a quiet machine' : ''}`);
+  if (profDir !== undefined) console.log(`  gateway CPU profile in ${profDir}`);
+}
+
+function cleanUp(): void {
+  killAll();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanUp();
+    process.exit(130);
+  });
+}
+main().then(
+  () => {
+    cleanUp();
+    process.exit(0); // keep-alive sockets must not hold the exit back
+  },
+  (err: unknown) => {
+    console.error(`bench:e2e failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    cleanUp();
+    process.exit(1);
+  },
+);
