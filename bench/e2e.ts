@@ -380,17 +380,16 @@ async function sensorAlertFlow(gw: Gateway, pub: MqttClient, seqBase: number): P
   const m0 = await metrics(gw.http);
   let m = m0;
   const delta = (key: string) => (m.get(key) ?? 0) - (m0.get(key) ?? 0);
-  // sopgate_runs counts rows in SQLite: a run counts once it is durable.
-  const persisted = () => delta('sopgate_runs{status="completed"}');
+  // sopgate_runs_finished_total counts a run once its completion is durable in SQLite.
+  const persisted = () => delta('sopgate_runs_finished_total{status="completed"}');
   const events = () => delta('sopgate_events_total{source="mqtt"}');
   const cpu0 = cpuSecs(gw.proc.pid!);
   const t0 = performance.now();
   await publishRange(pub, seqBase, seqBase + FLOW_N, (i) => reading(i, (i - seqBase) % 2 === 0 ? hotValue(i) : coldValue(i)));
   const published = performance.now();
-  // A scrape of /metrics counts the whole runs table (tens of ms at 100,000 rows), so polling
-  // it would slow the daemon down: poll the newest run instead (the newest rows are all the
-  // alert's, so the query stops at the first) until it is the last alert's and completed,
-  // then let /metrics confirm that every run is persisted.
+  // Poll the newest run (the newest rows are all the alert's, so the query stops at the
+  // first) until it is the last alert's and completed, then let /metrics confirm that every
+  // run is persisted.
   const lastAlert = seqBase + 2 * (matching - 1);
   let end = Number.NaN;
   for (let last = '', since = published; ; await sleep(20)) {

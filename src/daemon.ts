@@ -72,8 +72,11 @@ export class Daemon {
       maxFinishedRuns: c.engine.max_finished_runs,
     });
     this.engine.setSops(this.set.sops);
+    const runLog = this.log.child('run');
     this.engine.onEvent((e) => {
-      this.log.child('run').log('info', `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
+      // Starts and hand-offs at debug: a busy gateway logs one line per run, when it ends or waits.
+      const level = e.kind === 'failed' ? 'warn' : e.kind === 'started' || e.kind === 'step' ? 'debug' : 'info';
+      runLog.log(level, `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
       this.broker?.publishRunEvent(e);
     });
     this.engine.start();
@@ -187,13 +190,12 @@ export class Daemon {
 
   private metrics(): string {
     const stats = this.engine.stats();
-    const runs = this.store.countByStatus();
     const metrics: Metric[] = [
       { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.events) },
       { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.matches }] },
       { name: 'sopgate_runs_started_total', help: 'Runs started.', type: 'counter', samples: [{ value: stats.runsStarted }] },
       { name: 'sopgate_runs_finished_total', help: 'Runs finished, by status.', type: 'counter', samples: byLabel('status', stats.runsFinished) },
-      { name: 'sopgate_runs', help: 'Runs kept in the database, by status.', type: 'gauge', samples: byLabel('status', runs) },
+      { name: 'sopgate_runs_active', help: 'Active runs, by status.', type: 'gauge', samples: byLabel('status', stats.activeByStatus) },
       { name: 'sopgate_refusals_total', help: 'Refused starts, by reason.', type: 'counter', samples: byLabel('reason', stats.refusals) },
       {
         name: 'sopgate_step_seconds_sum',

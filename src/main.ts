@@ -3,6 +3,10 @@
 import { runCli } from './cli/main.js';
 import { processIo } from './cli/io.js';
 
+// A closed stdout (`sopgate runs | head`, a restarted journal) must not crash the process:
+// output that has nowhere to go is dropped. Without a listener, EPIPE is an uncaught error.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+
 runCli(process.argv.slice(2), processIo()).then(
   (code) => {
     process.exitCode = code;

@@ -67,4 +67,15 @@ describe('the bundle', () => {
     assert.equal((await sopgate('show', 'nope', '--config', examples)).code, 2);
     assert.equal((await sopgate('validate', '--config', join(dir, 'missing.toml'))).code, 1);
   });
+
+  test('a closed stdout (sopgate list | head) does not crash it', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [bundle, 'list', '--config', examples], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader went away before the first write
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0);
+    assert.equal(stderr, '');
+  });
 });

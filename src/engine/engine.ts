@@ -40,6 +40,7 @@ export interface EngineOptions {
 
 export interface EngineStats {
   active: number;
+  activeByStatus: { running: number; waiting_approval: number };
   runsStarted: number;
   runsFinished: Record<'completed' | 'failed' | 'cancelled', number>;
   refusals: Record<string, number>;
@@ -228,8 +229,11 @@ export class Engine {
   }
 
   stats(): EngineStats {
+    let waiting = 0;
+    for (const st of this.active.values()) if (st.record.status === 'waiting_approval') waiting++;
     return {
       active: this.active.size,
+      activeByStatus: { running: this.active.size - waiting, waiting_approval: waiting },
       runsStarted: this.counters.started,
       runsFinished: { completed: this.counters.completed, failed: this.counters.failed, cancelled: this.counters.cancelled },
       refusals: Object.fromEntries(this.refusals.totals),
@@ -327,14 +331,15 @@ export class Engine {
     rec.reason = reason;
     tx.touch(st);
     tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
-    tx.cooldowns.push([rec.sop_name, now]);
+    // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
+    if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
     this.lastFinished.set(rec.sop_name, now);
     this.untrack(st);
     this.unflushed.set(rec.run_id, st);
     tx.after(() => this.unflushed.delete(rec.run_id));
     st.timer?.cancel();
     st.abort?.abort();
-    this.counters[status]++;
+    tx.after(() => this.counters[status]++); // counted once durable, as the metrics say
     this.finishedCount++;
     if (this.finishedCount > this.o.maxFinishedRuns) {
       tx.prune += this.finishedCount - this.o.maxFinishedRuns;
@@ -355,6 +360,7 @@ export class Engine {
     const done = (status: 'completed' | 'failed', output: string): void => {
       // A cancelled run, a stopping gateway or a superseded attempt ignores the result.
       if (this.stopping || st.generation !== generation || !this.active.has(st.record.run_id)) return;
+      st.abort = undefined; // nothing left to abort
       const tx = new Tx();
       this.stepFinished(tx, st, status, output);
       void this.commit(tx);

@@ -1,5 +1,6 @@
 // Versioned schema migrations: PRAGMA user_version holds the number applied. Append only:
-// a released migration is never edited, a change is a new entry.
+// a released migration is never edited, a change is a new entry. Keys are plain rowid
+// aliases, not AUTOINCREMENT: that would write sqlite_sequence on every insert.
 
 export const MIGRATIONS: readonly string[] = [
   // 1: runs, step results, SOP snapshots, cooldowns, audit ledger
@@ -9,7 +10,7 @@ export const MIGRATIONS: readonly string[] = [
     definition TEXT NOT NULL          -- JSON of the SOP a run started with
   );
   CREATE TABLE runs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL UNIQUE,
     sop_name TEXT NOT NULL,
     sop_hash TEXT NOT NULL REFERENCES sop_snapshots(hash),
@@ -46,7 +47,7 @@ export const MIGRATIONS: readonly string[] = [
     last_finished_ms INTEGER NOT NULL
   ) WITHOUT ROWID;
   CREATE TABLE ledger (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
     kind TEXT NOT NULL,
     sop_name TEXT,

@@ -70,10 +70,12 @@ export class RunStore {
       getRun: p(`SELECT * FROM runs WHERE run_id = ?`),
       steps: p(`SELECT step_number, status, output, started_at, completed_at FROM step_results WHERE run_id = ? ORDER BY step_number`),
       active: p(`SELECT * FROM runs WHERE ${ACTIVE} ORDER BY seq`),
-      list: p(`SELECT * FROM runs WHERE (@status IS NULL OR status = @status) AND (@sop IS NULL OR sop_name = @sop)
-        ORDER BY seq DESC LIMIT @limit`),
+      // One statement per filter, so each can use its index (an "@x IS NULL OR" cannot).
+      listAll: p(`SELECT * FROM runs ORDER BY seq DESC LIMIT @limit`),
+      listByStatus: p(`SELECT * FROM runs WHERE status = @status ORDER BY seq DESC LIMIT @limit`),
+      listBySop: p(`SELECT * FROM runs WHERE sop_name = @sop ORDER BY seq DESC LIMIT @limit`),
+      listBySopStatus: p(`SELECT * FROM runs WHERE sop_name = @sop AND status = @status ORDER BY seq DESC LIMIT @limit`),
       countFinished: p(`SELECT count(*) AS n FROM runs WHERE ${FINISHED}`),
-      countByStatus: p(`SELECT status, count(*) AS n FROM runs GROUP BY status`),
       prune: p(`DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
       putSnapshot: p(`INSERT OR IGNORE INTO sop_snapshots (hash, definition) VALUES (?, ?)`),
       getSnapshot: p(`SELECT definition FROM sop_snapshots WHERE hash = ?`),
@@ -123,17 +125,22 @@ export class RunStore {
 
   /** Newest first. */
   listRuns(filter: { status?: RunStatus | undefined; sop?: string | undefined; limit?: number | undefined } = {}): RunRecord[] {
-    const rows = this.s.list.all({ status: filter.status ?? null, sop: filter.sop ?? null, limit: filter.limit ?? 100 }) as RunRow[];
+    const limit = filter.limit ?? 100;
+    const { status, sop } = filter;
+    const rows = (
+      sop === undefined
+        ? status === undefined
+          ? this.s.listAll.all({ limit })
+          : this.s.listByStatus.all({ status, limit })
+        : status === undefined
+          ? this.s.listBySop.all({ sop, limit })
+          : this.s.listBySopStatus.all({ sop, status, limit })
+    ) as RunRow[];
     return rows.map((row) => this.withSteps(row));
   }
 
   countFinished(): number {
     return (this.s.countFinished.get() as { n: number }).n;
-  }
-
-  countByStatus(): Record<string, number> {
-    const rows = this.s.countByStatus.all() as { status: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
   /** Deletes the `count` oldest finished runs (their step results go with them). */

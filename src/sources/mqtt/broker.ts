@@ -56,13 +56,14 @@ class Refusal extends Error {}
 
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
+  private lastStampMs = -1;
+  private lastStamp = '';
   private server: Server | null = null;
   private readonly gate: ConnectionGate;
   private readonly topics: GatewayTopics;
   private readonly access: Access;
   private readonly subscribers: RunEventSubscribers;
   private readonly log: Logger;
-  private readonly now: () => Date;
   private readonly counts: Omit<BrokerStats, 'refusedConnections'> = {
     messagesIn: 0, eventsEmitted: 0, results: 0, authFailures: 0, denied: 0, dropped: 0, errors: 0,
   };
@@ -73,7 +74,6 @@ export class EmbeddedBroker {
     this.access = new Access(deps.users, this.topics);
     this.subscribers = new RunEventSubscribers(this.topics);
     this.log = deps.logger;
-    this.now = deps.now ?? (() => new Date());
   }
 
   async start(): Promise<{ host: string; port: number }> {
@@ -230,10 +230,20 @@ export class EmbeddedBroker {
     }
     this.counts.eventsEmitted++;
     try {
-      this.deps.onEvent({ source: 'mqtt', topic, payload, timestamp: this.now().toISOString() });
+      this.deps.onEvent({ source: 'mqtt', topic, payload, timestamp: this.timestamp() });
     } catch (err) {
       this.fail(`event listener failed for ${topic}: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /** The current time as ISO text, formatted once per millisecond: a busy broker sees many messages in each. */
+  private timestamp(): string {
+    const ms = this.deps.now === undefined ? Date.now() : this.deps.now().getTime();
+    if (ms !== this.lastStampMs) {
+      this.lastStampMs = ms;
+      this.lastStamp = new Date(ms).toISOString();
+    }
+    return this.lastStamp;
   }
 
   private runCommand(runId: string, command: 'approve' | 'cancel', clientId: string): void {
