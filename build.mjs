@@ -18,7 +18,9 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   external: ['better-sqlite3', 'serialport', '@serialport/*', 'onoff', 'epoll'],
-  define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version) },
+  // import.meta.url has no CommonJS equivalent; an injected module supplies it (createRequire needs it).
+  inject: ['scripts/import-meta-url.js'],
+  define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': 'import_meta_url' },
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);

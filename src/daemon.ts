@@ -15,6 +15,7 @@ import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
+import { Checkpointer } from './store/checkpointer.js';
 import { CronStateStore } from './store/cron-state.js';
 import { IdempotencyStore } from './store/idempotency.js';
 import { RunStore } from './store/run-store.js';
@@ -36,6 +37,7 @@ export class Daemon {
   private readonly log: Logger;
   private readonly clock: Clock;
   private store!: RunStore;
+  private checkpointer!: Checkpointer;
   private engine!: Engine;
   private http!: HttpApi;
   private broker: EmbeddedBroker | null = null;
@@ -57,7 +59,9 @@ export class Daemon {
     const c = this.config;
     const log = this.log.child('daemon');
     this.set = await loadSopSet(c, this.log.child('sops'));
-    this.store = RunStore.open(join(c.state_dir, 'sopgate.db'), { synchronous: c.store.synchronous });
+    const dbFile = join(c.state_dir, 'sopgate.db');
+    this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous });
+    this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'));
     const deps = { clock: this.clock, logger: this.log };
     this.engine = new Engine({
       store: this.store,
@@ -124,6 +128,8 @@ export class Daemon {
     });
     this.cron.start();
 
+    // After everything listens: a worker thread's start-up need not delay the gateway's.
+    this.checkpointer.start();
     log.log(
       'info',
       `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +
@@ -141,6 +147,7 @@ export class Daemon {
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
       this.engine?.stop();
+      await this.checkpointer?.stop();
       this.store?.close();
       log.log('info', 'stopped');
     })();

@@ -435,8 +435,15 @@ export class Engine {
   }
 }
 
+let isoMs = -1;
+let isoText = '';
+/** ISO text of a time, formatted once per millisecond: one run writes several rows per ms. */
 function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 function describeEvent(event: GatewayEvent): string {
