@@ -167,3 +167,32 @@ test('parseListen', () => {
   assert.deepEqual(parseListen(':1883'), { host: '0.0.0.0', port: 1883 });
   for (const bad of ['1883', 'host:', 'host:99999', '::1:1883', 'a:b']) assert.throws(() => parseListen(bad), /host:port/, bad);
 });
+
+describe('coalesceWrites', () => {
+  test('writes in one event-loop turn are held together, then all arrive, in order', async () => {
+    const { createServer, connect } = await import('node:net');
+    const { coalesceWrites } = await import('../src/sources/mqtt/connections.js');
+    const server = createServer({ noDelay: true });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const accepted = new Promise<import('node:net').Socket>((resolve) => server.once('connection', resolve));
+    const client = connect(port, '127.0.0.1');
+    const socket = await accepted;
+    coalesceWrites(socket);
+    let received = '';
+    const all = new Promise<void>((resolve) =>
+      client.on('data', (d) => {
+        received += d.toString();
+        if (received.length === 100 * 4) resolve();
+      }),
+    );
+    for (let i = 0; i < 100; i++) socket.write(String(i).padStart(4, '0'));
+    assert.equal(socket.writableCorked, 1, 'held for the rest of the turn');
+    await all;
+    assert.equal(socket.writableCorked, 0, 'released after the turn');
+    assert.equal(received, Array.from({ length: 100 }, (_, i) => String(i).padStart(4, '0')).join(''));
+    client.destroy();
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});

@@ -28,6 +28,7 @@ export class ConnectionGate {
     if (this.admitted >= this.maxConnections) return this.refuse(socket);
     this.admitted++;
     socket.once('close', () => this.admitted--);
+    coalesceWrites(socket);
     handle(socket);
     // Added after aedes' 'readable' listener, so the stream stays paused and 'data' reports
     // each chunk as aedes reads it ('readable' takes precedence, node:stream docs).
@@ -65,4 +66,27 @@ export class ConnectionGate {
     socket.setTimeout(1000, () => socket.destroy());
     socket.once('data', () => socket.end(CONNACK_SERVER_UNAVAILABLE));
   }
+}
+
+/**
+ * With noDelay on (run events must not wait for Nagle's algorithm), every packet aedes
+ * writes would be a system call and a TCP segment of its own. Corking the socket for the
+ * rest of the event-loop turn sends everything written in that turn in one writev, without
+ * holding anything back longer than the turn.
+ */
+export function coalesceWrites(socket: Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    if (!socket.destroyed) socket.uncork();
+  };
+  socket.write = function (this: Socket, ...args: unknown[]) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as Socket['write'];
 }
