@@ -153,6 +153,7 @@ export async function loadConfig(path: string | undefined, cwd: string): Promise
 }
 
 function isValidTimezone(timezone: string): boolean {
+  if (timezone === 'UTC') return true; // the default; asking Intl would load ICU's zone data
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
     return true;
