@@ -138,3 +138,27 @@ describe('engine crash (SIGKILL mid-run)', () => {
     }
   });
 });
+
+describe('a run whose stored definition is gone', () => {
+  test('fails at restart instead of hanging as active', async () => {
+    const d = await folder();
+    let h = harness(d, [sop('s', { mode: 'supervised', steps: [builtin(1)] })]);
+    const r = await h.engine.startRun('s', manual());
+    assert.ok(r.ok);
+    h.engine.stop();
+    // Simulate a hand-edited database: the snapshot row disappears.
+    h.store.db.pragma('foreign_keys = OFF');
+    h.store.db.prepare('DELETE FROM sop_snapshots').run();
+    h.store.close();
+    h = harness(d, [sop('s', { mode: 'supervised', steps: [builtin(1)] })]);
+    try {
+      const run = h.engine.getRun(r.run.run_id)!;
+      assert.equal(run.status, 'failed');
+      assert.equal(run.reason, 'its SOP definition is missing from the database');
+      assert.equal(h.engine.stats().active, 0);
+      assert.ok((await h.engine.startRun('s', manual())).ok, 'it no longer counts against max_concurrent');
+    } finally {
+      h.close();
+    }
+  });
+});

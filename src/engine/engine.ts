@@ -95,7 +95,15 @@ export class Engine {
     for (const record of store.activeRuns()) {
       const json = store.getSnapshot(record.sop_hash);
       if (json === null) {
-        this.log.log('error', `run ${record.run_id}: its SOP snapshot is missing; failing it`);
+        // The foreign key makes this unreachable unless the file was edited by hand; a run
+        // without its definition cannot go on, so it fails instead of counting as active.
+        const now = iso(this.o.clock.now());
+        const reason = 'its SOP definition is missing from the database';
+        this.log.log('error', `run ${record.run_id}: ${reason}; failing it`);
+        store.transaction(() => {
+          store.updateRun({ ...record, status: 'failed', phase: null, waiting_since: null, completed_at: now, reason });
+          store.appendLedger({ ...this.entry('failed', record.sop_name, record.run_id, null, 'engine'), detail: reason });
+        });
         continue;
       }
       this.snapshots.stored(record.sop_hash);
