@@ -1,6 +1,7 @@
 // The composition root (STYLE.md §3): builds every component from the config, wires
 // sources → matcher → engine → store, starts them in order and stops them in reverse.
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { GatewayConfig } from './config/config.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { Engine } from './engine/engine.js';
@@ -44,6 +45,8 @@ export class Daemon {
   private cron!: CronSource;
   private set!: SopSet;
   private readonly startedAt: number;
+  /** How late timers and I/O callbacks run: what a stall costs every client. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private readonly events = new Map<string, number>();
   private matches = 0;
   private stopped: Promise<void> | null = null;
@@ -127,6 +130,7 @@ export class Daemon {
       onEvent: (event) => this.dispatch(event),
     });
     this.cron.start();
+    this.loopDelay.enable();
 
     // After everything listens: a worker thread's start-up need not delay the gateway's.
     this.checkpointer.start();
@@ -143,6 +147,7 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.log.child('daemon');
       log.log('info', 'stopping');
+      this.loopDelay.disable();
       this.cron?.stop();
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
@@ -218,8 +223,19 @@ export class Daemon {
       },
       { name: 'sopgate_broker_clients', help: 'Clients connected to the embedded broker.', type: 'gauge', samples: [{ value: this.broker?.clients() ?? 0 }] },
       { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },
+      {
+        name: 'sopgate_event_loop_delay_seconds',
+        help: 'Event loop delay since the last scrape: quantiles and max (timers and sockets wait this long).',
+        type: 'gauge',
+        samples: [
+          { labels: { quantile: '0.5' }, value: this.loopDelay.percentile(50) / 1e9 },
+          { labels: { quantile: '0.99' }, value: this.loopDelay.percentile(99) / 1e9 },
+          { labels: { quantile: '1' }, value: this.loopDelay.max / 1e9 },
+        ],
+      },
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
+    this.loopDelay.reset();
     return renderMetrics(metrics) + httpMetricsText(this.http.stats());
   }
 }

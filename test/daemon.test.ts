@@ -189,6 +189,7 @@ describe('daemon', () => {
     assert.match(metrics, /^sopgate_events_total\{source="mqtt"\} \d+$/m);
     assert.match(metrics, /^sopgate_runs_finished_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^sopgate_broker_clients [1-9]/m);
+    assert.match(metrics, /^sopgate_event_loop_delay_seconds\{quantile="0\.99"\} \d/m);
   });
 
   test('a CLI pointed at no daemon says so in one line and exits 1', async () => {
