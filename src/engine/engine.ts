@@ -15,6 +15,7 @@ import { runAction } from './run-action.js';
 import { Snapshots } from './snapshots.js';
 import { newRunId } from './run-id.js';
 import { CommitQueue } from './commit-queue.js';
+import { EngineCounters, type EngineStats } from './counters.js';
 import { publicRun, RunState, Tx } from './run-state.js';
 import {
   TERMINAL,
@@ -38,15 +39,7 @@ export interface EngineOptions {
   maxFinishedRuns: number;
 }
 
-export interface EngineStats {
-  active: number;
-  activeByStatus: { running: number; waiting_approval: number };
-  runsStarted: number;
-  runsFinished: Record<'completed' | 'failed' | 'cancelled', number>;
-  refusals: Record<string, number>;
-  /** Finished steps by tool ("external" for reported steps): how many, and their total duration. */
-  steps: Record<string, { count: number; seconds: number }>;
-}
+export type { EngineStats };
 
 export class Engine {
   private readonly o: EngineOptions;
@@ -63,8 +56,7 @@ export class Engine {
   private finishedCount = 0;
   private stopping = false;
   private readonly commits: CommitQueue;
-  private readonly counters = { started: 0, completed: 0, failed: 0, cancelled: 0 };
-  private readonly stepTimes = new Map<string, { count: number; seconds: number }>();
+  private readonly counters = new EngineCounters();
 
   constructor(options: EngineOptions) {
     this.o = options;
@@ -242,10 +234,8 @@ export class Engine {
     return {
       active: this.active.size,
       activeByStatus: { running: this.active.size - waiting, waiting_approval: waiting },
-      runsStarted: this.counters.started,
-      runsFinished: { completed: this.counters.completed, failed: this.counters.failed, cancelled: this.counters.cancelled },
       refusals: Object.fromEntries(this.refusals.totals),
-      steps: Object.fromEntries([...this.stepTimes].map(([tool, t]) => [tool, { ...t }])),
+      ...this.counters.snapshot(),
     };
   }
 
@@ -299,11 +289,7 @@ export class Engine {
     const rec = st.record;
     const step = st.step()!;
     const now = this.o.clock.now();
-    const tool = step.action?.tool ?? 'external';
-    const times = this.stepTimes.get(tool) ?? { count: 0, seconds: 0 };
-    times.count++;
-    times.seconds += Math.max(0, now - (st.stepStartedAt ?? now)) / 1000;
-    this.stepTimes.set(tool, times);
+    this.counters.step(step.action?.tool ?? 'external', (now - (st.stepStartedAt ?? now)) / 1000);
     tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: iso(st.stepStartedAt ?? now), completed_at: iso(now) })]);
     tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
     tx.touch(st);
@@ -347,7 +333,7 @@ export class Engine {
     tx.after(() => this.unflushed.delete(rec.run_id));
     st.timer?.cancel();
     st.abort?.abort();
-    tx.after(() => this.counters[status]++); // counted once durable, as the metrics say
+    tx.after(() => this.counters.finished[status]++); // counted once durable, as the metrics say
     this.finishedCount++;
     if (this.finishedCount > this.o.maxFinishedRuns) {
       tx.prune += this.finishedCount - this.o.maxFinishedRuns;

@@ -177,7 +177,7 @@ export class OutputBuffer {
 /** The length of `bytes` without a trailing incomplete UTF-8 sequence. */
 function utf8Boundary(bytes: Buffer): number {
   let start = bytes.length - 1;
-  // Back over at most 3 continuation bytes (10xxxxxx) to the lead byte.
+  // Back over at most 3 continuation bytes (bit pattern 10 in the top two bits) to the lead byte.
   while (start >= 0 && bytes.length - start <= 4 && ((bytes[start] ?? 0) & 0xc0) === 0x80) start--;
   if (start < 0) return bytes.length;
   const lead = bytes[start] ?? 0;
