@@ -21,6 +21,7 @@ import { CronStateStore } from './store/cron-state.js';
 import { IdempotencyStore } from './store/idempotency.js';
 import { RunStore } from './store/run-store.js';
 import { VERSION } from './version.js';
+import { errorMessage } from './errors.js';
 
 export interface DaemonDeps {
   config: GatewayConfig;
@@ -166,7 +167,7 @@ export class Daemon {
     try {
       next = await loadSopSet(this.config, this.log.child('sops'));
     } catch (err) {
-      const message = `reload failed, keeping the ${this.set.sops.length} SOP(s) already loaded: ${err instanceof Error ? err.message : String(err)}`;
+      const message = `reload failed, keeping the ${this.set.sops.length} SOP(s) already loaded: ${errorMessage(err)}`;
       log.log('error', message);
       return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message };
     }
@@ -184,7 +185,7 @@ export class Daemon {
       (r) => {
         if (!r.ok) log.log('warn', `${what} for run ${runId} refused: ${r.message}`);
       },
-      (err: unknown) => log.log('error', `${what} for run ${runId}: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => log.log('error', `${what} for run ${runId}: ${errorMessage(err)}`),
     );
   }
 
@@ -195,7 +196,7 @@ export class Daemon {
     this.matches += names.length;
     for (const name of names) {
       this.engine.startRun(name, event).catch((err: unknown) => {
-        this.log.child('engine').log('error', `cannot start ${name}: ${err instanceof Error ? err.message : String(err)}`);
+        this.log.child('engine').log('error', `cannot start ${name}: ${errorMessage(err)}`);
       });
     }
   }

@@ -5,6 +5,7 @@ import { loadConfig } from '../config/config.js';
 import { createLogger, type Logger } from '../log.js';
 import { EXIT, type CliIo } from './io.js';
 import type { GlobalOptions } from './workspace.js';
+import { errorMessage } from '../errors.js';
 
 export async function daemonCommand(io: CliIo, options: GlobalOptions): Promise<number> {
   const result = await loadConfig(options.config, io.cwd);
@@ -53,7 +54,7 @@ export async function daemonCommand(io: CliIo, options: GlobalOptions): Promise<
     await daemon.start();
   } catch (err) {
     process.off('SIGTERM', onTerm).off('SIGINT', onInt).off('SIGHUP', onHup);
-    log.log('error', `cannot start: ${err instanceof Error ? err.message : String(err)}`);
+    log.log('error', `cannot start: ${errorMessage(err)}`);
     await daemon.stop();
     return EXIT.failed;
   }

@@ -1,4 +1,5 @@
 import { parse, TomlError } from 'smol-toml';
+import { errorMessage } from '../errors.js';
 
 export type TomlResult =
   | { ok: true; data: Record<string, unknown> }
@@ -14,7 +15,7 @@ export function parseToml(source: string): TomlResult {
       const reason = err.message.split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
       return { ok: false, message: reason, line: err.line, column: err.column };
     }
-    return { ok: false, message: err instanceof Error ? err.message : String(err), line: null, column: null };
+    return { ok: false, message: errorMessage(err), line: null, column: null };
   }
 }
 

@@ -4,6 +4,7 @@
 import type { Logger } from '../log.js';
 import type { RunStore } from '../store/run-store.js';
 import type { Tx } from './run-state.js';
+import { errorMessage } from '../errors.js';
 
 export class CommitQueue {
   private pending: Tx[] = [];
@@ -45,7 +46,7 @@ export class CommitQueue {
       });
     } catch (err) {
       // The database refused (disk full, I/O error): nobody is told the change happened.
-      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${errorMessage(err)}`);
       for (const tx of batch) tx.fail(err);
       return;
     }

@@ -27,6 +27,8 @@ import {
   type StartResult,
   type StepStatus,
 } from './types.js';
+import { errorMessage } from '../errors.js';
+import { isoTime } from '../time.js';
 
 export interface EngineOptions {
   store: RunStore;
@@ -89,7 +91,7 @@ export class Engine {
       if (json === null) {
         // The foreign key makes this unreachable unless the file was edited by hand; a run
         // without its definition cannot go on, so it fails instead of counting as active.
-        const now = iso(this.o.clock.now());
+        const now = isoTime(this.o.clock.now());
         const reason = 'its SOP definition is missing from the database';
         this.log.log('error', `run ${record.run_id}: ${reason}; failing it`);
         store.transaction(() => {
@@ -153,7 +155,7 @@ export class Engine {
       current_step: 1,
       total_steps: sop.steps.length,
       trigger_event: { source: event.source, topic: event.topic ?? null, payload: event.payload ?? null, timestamp: event.timestamp },
-      started_at: iso(now),
+      started_at: isoTime(now),
       completed_at: null,
       waiting_since: null,
       step_results: [],
@@ -254,7 +256,7 @@ export class Engine {
     if (gate !== 'none' && !rec.approved) {
       rec.status = 'waiting_approval';
       rec.phase = 'gate';
-      rec.waiting_since = iso(this.o.clock.now());
+      rec.waiting_since = isoTime(this.o.clock.now());
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
       tx.after(() => {
         this.armApprovalTimer(st, gate);
@@ -290,7 +292,7 @@ export class Engine {
     const step = st.step()!;
     const now = this.o.clock.now();
     this.counters.step(step.action?.tool ?? 'external', (now - (st.stepStartedAt ?? now)) / 1000);
-    tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: iso(st.stepStartedAt ?? now), completed_at: iso(now) })]);
+    tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: isoTime(st.stepStartedAt ?? now), completed_at: isoTime(now) })]);
     tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
     tx.touch(st);
     if (status === 'failed') {
@@ -321,7 +323,7 @@ export class Engine {
     rec.waiting_since = null;
     // A completed run moved past its last step: it reads "step N of N", not "N+1 of N".
     rec.current_step = Math.min(rec.current_step, rec.total_steps);
-    rec.completed_at = iso(now);
+    rec.completed_at = isoTime(now);
     rec.reason = reason;
     tx.touch(st);
     tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
@@ -382,7 +384,7 @@ export class Engine {
       try {
         listener(event);
       } catch (err) {
-        this.log.log('error', `run event listener failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.log.log('error', `run event listener failed: ${errorMessage(err)}`);
       }
     }
   }
@@ -425,20 +427,10 @@ export class Engine {
   }
 
   private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
-    return { at: iso(this.o.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
+    return { at: isoTime(this.o.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
   }
 }
 
-let isoMs = -1;
-let isoText = '';
-/** ISO text of a time, formatted once per millisecond: one run writes several rows per ms. */
-function iso(ms: number): string {
-  if (ms !== isoMs) {
-    isoMs = ms;
-    isoText = new Date(ms).toISOString();
-  }
-  return isoText;
-}
 
 function describeEvent(event: GatewayEvent): string {
   return `${event.source}${event.topic === undefined ? '' : ` ${event.topic}`}`;

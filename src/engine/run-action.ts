@@ -3,6 +3,7 @@
 import type { Executor } from '../executors/types.js';
 import type { Step, ToolName } from '../sop/types.js';
 import type { RunState } from './run-state.js';
+import { errorMessage } from '../errors.js';
 
 export function runAction(
   executors: Partial<Record<ToolName, Executor>>,
@@ -32,6 +33,6 @@ export function runAction(
     })
     .then(
       (outcome) => done(outcome.status, outcome.output),
-      (err: unknown) => done('failed', `executor error: ${err instanceof Error ? err.message : String(err)}`),
+      (err: unknown) => done('failed', `executor error: ${errorMessage(err)}`),
     );
 }

@@ -6,7 +6,8 @@
 import type { StepAction } from '../sop/types.js';
 import { renderTemplate, type TemplateMode } from './template.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
-import { OutputBuffer, appendLine, message } from './shell.js';
+import { OutputBuffer, appendLine } from './shell.js';
+import { errorMessage } from '../errors.js';
 
 export interface HttpOptions {
   /** The response body beyond this is dropped and counted. Default 64 KiB. */
@@ -107,5 +108,5 @@ function describeFetchError(err: unknown): string {
     const code = (cause as Error & { code?: unknown }).code;
     return typeof code === 'string' && !cause.message.includes(code) ? `${cause.message} (${code})` : cause.message;
   }
-  return message(err);
+  return errorMessage(err);
 }

@@ -5,6 +5,7 @@ import type { LogLevel } from '../log.js';
 import type { StepAction } from '../sop/types.js';
 import { renderTemplate } from './template.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
+import { errorMessage } from '../errors.js';
 
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
 
@@ -19,7 +20,7 @@ export function createLogExecutor(deps: ExecutorDeps): Executor {
         deps.logger.child(`sop:${ctx.sopName}`).log(level, message);
       } catch (err) {
         // A broken log sink must not reject: executors report failures as outcomes.
-        return Promise.resolve({ status: 'failed', output: `[could not log: ${err instanceof Error ? err.message : String(err)}]` });
+        return Promise.resolve({ status: 'failed', output: `[could not log: ${errorMessage(err)}]` });
       }
       return Promise.resolve({ status: 'completed', output: message });
     },

@@ -4,6 +4,7 @@
 import type { StepAction } from '../sop/types.js';
 import { renderTemplate } from './template.js';
 import type { Executor, StepContext, StepOutcome } from './types.js';
+import { errorMessage } from '../errors.js';
 
 export type MqttPublisher = (topic: string, payload: string, options: { qos: 0 | 1 | 2; retain: boolean }) => Promise<void>;
 
@@ -21,7 +22,7 @@ export function createMqttPublishExecutor(publish: MqttPublisher): Executor {
       try {
         await publish(topic, payload, { qos, retain: action.args.retain === true });
       } catch (err) {
-        return { status: 'failed', output: `[publish to ${topic} failed: ${err instanceof Error ? err.message : String(err)}]` };
+        return { status: 'failed', output: `[publish to ${topic} failed: ${errorMessage(err)}]` };
       }
       return { status: 'completed', output: `published ${Buffer.byteLength(payload)} bytes to ${topic}` };
     },

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { TimerHandle } from '../engine/clock.js';
 import type { StepAction } from '../sop/types.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
+import { errorMessage } from '../errors.js';
 
 export interface ShellOptions {
   /** Captured output beyond this is dropped and counted. Default 64 KiB. */
@@ -89,7 +90,7 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
           });
         } catch (err) {
           // Thrown synchronously, e.g. a NUL byte in the payload cannot go into the environment.
-          finish({ status: 'failed', output: `[could not start ${shell}: ${message(err)}]` });
+          finish({ status: 'failed', output: `[could not start ${shell}: ${errorMessage(err)}]` });
           return;
         }
 
@@ -101,7 +102,7 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
 
         child.on('error', (err) => {
           // ENOENT for a missing shell or working folder, EACCES, ...
-          finish({ status: 'failed', output: `[could not start ${shell} in ${ctx.sopLocation}: ${message(err)}]` });
+          finish({ status: 'failed', output: `[could not start ${shell} in ${ctx.sopLocation}: ${errorMessage(err)}]` });
         });
 
         let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -129,9 +130,6 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
   };
 }
 
-export function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Appends a note on its own line, without an empty line before it. */
 export function appendLine(text: string, line: string): string {

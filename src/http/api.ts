@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import type { Handler } from './context.js';
 import { badRequest, error, json, notFound, type Reply } from './reply.js';
 import type { Router } from './router.js';
+import { isoTime } from '../time.js';
 
 export interface ApiDeps {
   engine: Engine;
@@ -42,7 +43,7 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
       }
       const body = await ctx.body();
       if (!body.ok) return body.reply;
-      const event: GatewayEvent = { source: 'manual', topic: name, timestamp: new Date(d.clock.now()).toISOString() };
+      const event: GatewayEvent = { source: 'manual', topic: name, timestamp: isoTime(d.clock.now()) };
       if (body.text !== '') event.payload = body.text;
       const started = await d.engine.startRun(name, event);
       return started.ok ? json(201, started.run, { location: `/api/runs/${encodeURIComponent(started.run.run_id)}` }) : refusal(started);

@@ -20,6 +20,7 @@ import { Router } from './router.js';
 import { HttpServer, type ListenAddress } from './listener.js';
 import { HttpCounters, type HttpStats } from './stats.js';
 import { WebhookHandler } from './webhook.js';
+import { errorMessage } from '../errors.js';
 
 export interface HttpApiDeps {
   engine: Engine;
@@ -55,7 +56,7 @@ export class HttpApi {
     this.limiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     this.server = new HttpServer((req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
-        this.log.log('error', `cannot answer ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}`);
+        this.log.log('error', `cannot answer ${req.method} ${req.url}: ${errorMessage(err)}`);
         res.destroy();
       });
     }, {

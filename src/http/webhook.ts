@@ -15,6 +15,8 @@ import { bearerOk, hmacOk, secretOk } from './auth.js';
 import type { RequestContext } from './context.js';
 import { badRequest, error, json, type Reply } from './reply.js';
 import type { HttpCounters } from './stats.js';
+import { errorMessage } from '../errors.js';
+import { isoTime } from '../time.js';
 
 export type WebhookAuth = 'token' | 'secret' | 'hmac' | 'none';
 
@@ -93,7 +95,7 @@ export class WebhookHandler {
 
   private async trigger(path: string, payload: string, key: string | null): Promise<Reply> {
     const d = this.d;
-    const event: GatewayEvent = { source: 'webhook', topic: path, timestamp: new Date(d.clock.now()).toISOString() };
+    const event: GatewayEvent = { source: 'webhook', topic: path, timestamp: isoTime(d.clock.now()) };
     if (payload !== '') event.payload = payload;
     const matched = d.matcher().match(event);
     if (matched.length === 0) return error(404, 'no_match', `no SOP has a webhook trigger for ${path}`);
@@ -121,7 +123,7 @@ export class WebhookHandler {
       }
       d.idempotency.put(key, answer, d.ttlSecs);
     } catch (err) {
-      d.logger.log('error', `cannot store idempotency key: ${err instanceof Error ? err.message : String(err)}`);
+      d.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);
     }
   }
 }

@@ -1,6 +1,7 @@
 // Cron expressions (DESIGN.md §2): 5 fields get seconds "0" prepended; 6 fields are
 // seconds-first; the 7th field is the year. croner does the parsing.
 import { Cron } from 'croner';
+import { errorMessage } from '../errors.js';
 
 /** The form a cron trigger is keyed by: trimmed, runs of whitespace collapsed. */
 export function cronKey(expression: string): string {
@@ -61,7 +62,7 @@ export function compileCron(
 }
 
 function cronMessage(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
+  const text = errorMessage(err);
   // croner prefixes its class name and sometimes nests the original error; keep the first sentence.
   return text.replace(/^Cron\w*:\s*/, '').split(' Original error:')[0]!.trim();
 }

@@ -16,6 +16,8 @@ import type { Logger } from '../log.js';
 import { compileCron, cronKey } from '../match/cron.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { CronStateStore } from '../store/cron-state.js';
+import { errorMessage } from '../errors.js';
+import { isoTime } from '../time.js';
 
 export type CatchUp = 'skip' | 'once';
 
@@ -123,7 +125,7 @@ export class CronSource {
     }
     return [...this.table.values()].map((s) => ({
       expression: s.key,
-      next: s.due === null ? null : iso(s.due),
+      next: s.due === null ? null : isoTime(s.due),
       sops: [...s.sops],
     }));
   }
@@ -135,7 +137,7 @@ export class CronSource {
     try {
       lastFire = this.deps.state.lastFire(key);
     } catch (err) {
-      this.log.log('error', `"${key}": could not read its last fire: ${message(err)}`);
+      this.log.log('error', `"${key}": could not read its last fire: ${errorMessage(err)}`);
     }
     return { key, sops: names, cron: compiled.ok ? compiled.cron : null, lastFire, due: null, timer: null, armed: 0 };
   }
@@ -148,9 +150,9 @@ export class CronSource {
     const latest = latestAtOrBefore(s.cron, now);
     if (latest === null || latest <= last) return;
     const missed = countBetween(s.cron, last, now);
-    const since = `since its last fire at ${iso(last)}`;
+    const since = `since its last fire at ${isoTime(last)}`;
     if (this.deps.catchUp === 'once') {
-      this.log.log('info', `"${s.key}": ${missed} fire(s) missed ${since}; catching up once for ${iso(latest)}`);
+      this.log.log('info', `"${s.key}": ${missed} fire(s) missed ${since}; catching up once for ${isoTime(latest)}`);
       this.fire(s, latest);
     } else {
       this.log.log('info', `"${s.key}": skipped ${missed} fire(s) missed ${since} (catch_up = "skip")`);
@@ -202,7 +204,7 @@ export class CronSource {
     // Woken late past several scheduled times: fire once, for the latest, not a burst.
     const latest = Math.max(latestAtOrBefore(s.cron, now) ?? s.due, s.due);
     if (latest > s.due) {
-      this.log.log('warn', `"${s.key}": woke ${now - s.due} ms late (stalled loop or clock jump); firing once for ${iso(latest)}`);
+      this.log.log('warn', `"${s.key}": woke ${now - s.due} ms late (stalled loop or clock jump); firing once for ${isoTime(latest)}`);
     }
     if (s.lastFire === null || latest > s.lastFire) this.fire(s, latest);
     if (this.table.get(s.key) !== s) return; // onEvent stopped us or reloaded
@@ -215,13 +217,13 @@ export class CronSource {
     try {
       this.deps.state.setLastFire(s.key, at);
     } catch (err) {
-      this.log.log('error', `"${s.key}": could not store its last fire: ${message(err)}`);
+      this.log.log('error', `"${s.key}": could not store its last fire: ${errorMessage(err)}`);
     }
-    this.log.log('debug', `"${s.key}" fired for ${iso(at)} (${s.sops.join(', ')})`);
+    this.log.log('debug', `"${s.key}" fired for ${isoTime(at)} (${s.sops.join(', ')})`);
     try {
-      this.deps.onEvent({ source: 'cron', topic: s.key, timestamp: iso(at) });
+      this.deps.onEvent({ source: 'cron', topic: s.key, timestamp: isoTime(at) });
     } catch (err) {
-      this.log.log('error', `"${s.key}": handling the event for ${iso(at)} failed: ${message(err)}`);
+      this.log.log('error', `"${s.key}": handling the event for ${isoTime(at)} failed: ${errorMessage(err)}`);
     }
   }
 
@@ -230,7 +232,7 @@ export class CronSource {
     try {
       fn();
     } catch (err) {
-      this.log.log('error', `"${s.key}": ${message(err)}; retrying in ${MAX_SLEEP_MS / 1000} s`);
+      this.log.log('error', `"${s.key}": ${errorMessage(err)}; retrying in ${MAX_SLEEP_MS / 1000} s`);
       if (this.table.get(s.key) !== s) return;
       this.sleep(s, MAX_SLEEP_MS, () => (s.due === null ? this.schedule(s) : this.wake(s)));
     }
@@ -271,10 +273,4 @@ function countBetween(cron: Cron, after: number, until: number): string {
   return String(count);
 }
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Db } from './db.js';
+import { errorMessage } from '../errors.js';
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -48,7 +49,7 @@ export class Checkpointer {
     try {
       sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     } catch (err) {
-      this.logger.log('warn', `WAL checkpoints stay in the main thread: ${err instanceof Error ? err.message : String(err)}`);
+      this.logger.log('warn', `WAL checkpoints stay in the main thread: ${errorMessage(err)}`);
       return;
     }
     const synchronous = String(this.db.pragma('synchronous', { simple: true }));

@@ -19,6 +19,8 @@ import { ConnectionGate } from './connections.js';
 import { parseListen } from './listen.js';
 import { parseResult, RunEventSubscribers, runEventPacket } from './run-events.js';
 import { GatewayTopics } from './topics.js';
+import { errorMessage } from '../../errors.js';
+import { isoTime } from '../../time.js';
 
 export interface BrokerDeps {
   listen: string;
@@ -56,8 +58,6 @@ class Refusal extends Error {}
 
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
-  private lastStampMs = -1;
-  private lastStamp = '';
   private server: Server | null = null;
   private readonly gate: ConnectionGate;
   private readonly topics: GatewayTopics;
@@ -232,25 +232,19 @@ export class EmbeddedBroker {
     try {
       this.deps.onEvent({ source: 'mqtt', topic, payload, timestamp: this.timestamp() });
     } catch (err) {
-      this.fail(`event listener failed for ${topic}: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail(`event listener failed for ${topic}: ${errorMessage(err)}`);
     }
   }
 
-  /** The current time as ISO text, formatted once per millisecond: a busy broker sees many messages in each. */
   private timestamp(): string {
-    const ms = this.deps.now === undefined ? Date.now() : this.deps.now().getTime();
-    if (ms !== this.lastStampMs) {
-      this.lastStampMs = ms;
-      this.lastStamp = new Date(ms).toISOString();
-    }
-    return this.lastStamp;
+    return isoTime(this.deps.now === undefined ? Date.now() : this.deps.now().getTime());
   }
 
   private runCommand(runId: string, command: 'approve' | 'cancel', clientId: string): void {
     try {
       this.deps.onCommand?.(runId, command, clientId);
     } catch (err) {
-      this.fail(`${command} listener failed for run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail(`${command} listener failed for run ${runId}: ${errorMessage(err)}`);
     }
   }
 
@@ -265,7 +259,7 @@ export class EmbeddedBroker {
     try {
       this.deps.onResult(runId, result, clientId);
     } catch (err) {
-      this.fail(`result listener failed for run ${runId}: ${err instanceof Error ? err.message : String(err)}`);
+      this.fail(`result listener failed for run ${runId}: ${errorMessage(err)}`);
     }
   }
 
