@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock, type Clock, type TimerHandle } from '../src/engine/clock.js';
+import { ManualClock, type Clock } from '../src/engine/clock.js';
 import type { GatewayEvent } from '../src/events.js';
 import { memoryLogger } from '../src/log.js';
 import { Matcher } from '../src/match/matcher.js';
@@ -28,19 +28,8 @@ function sop(name: string, ...expressions: string[]): SopDefinition {
 }
 
 /** ManualClock fires each timer at its own time; this one can also stall, as a blocked event loop does. */
-class StallingClock implements Clock {
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+class StallingClock extends ManualClock {
   last: (() => void) | null = null;
-  constructor(public time: number) {}
-  now(): number {
-    return this.time;
-  }
-  setTimer(ms: number, fn: () => void): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.time + Math.max(0, ms), fn });
-    return { cancel: () => void this.timers.delete(id) };
-  }
   /** Moves time on without running anything, then runs every due timer late, at the new time. */
   stall(ms: number): void {
     this.time += ms;
@@ -49,9 +38,6 @@ class StallingClock implements Clock {
       this.last = t.fn;
       t.fn();
     }
-  }
-  get pending(): number {
-    return this.timers.size;
   }
   /** Runs every pending timer now, before it is due. */
   fireEarly(): void {

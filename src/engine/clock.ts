@@ -29,9 +29,10 @@ export const systemClock: Clock = {
 
 /** A clock that moves only when told to: `advance(ms)` fires due timers in time order. */
 export class ManualClock implements Clock {
-  private time: number;
+  protected time: number;
   private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  /** Armed timers by id; subclasses (test clocks that stall) may fire them their own way. */
+  protected readonly timers = new Map<number, { at: number; fn: () => void }>();
 
   constructor(start = Date.UTC(2026, 0, 1)) {
     this.time = start;
