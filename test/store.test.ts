@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { migrate, MigrationError, openDatabase } from '../src/store/db.js';
+import { existsSync } from 'node:fs';
+import { closeDatabase, durable, migrate, MigrationError, openDatabase, walSync } from '../src/store/db.js';
+import { WalSync } from '../src/store/wal-sync.js';
+import { CommitQueue } from '../src/engine/commit-queue.js';
+import { Tx } from '../src/engine/run-state.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { Checkpointer } from '../src/store/checkpointer.js';
 import { RunStore } from '../src/store/run-store.js';
@@ -27,13 +31,22 @@ describe('database', () => {
     again.close();
   });
 
-  test('synchronous follows the option', () => {
+  test('synchronous follows the option: "full" commits as NORMAL and syncs the WAL itself', async () => {
     const normal = openDatabase(`${dir}/n.db`);
     assert.equal(normal.pragma('synchronous', { simple: true }), 1);
-    normal.close();
-    const full = openDatabase(`${dir}/f.db`, { synchronous: 'full' });
-    assert.equal(full.pragma('synchronous', { simple: true }), 2);
-    full.close();
+    assert.equal(walSync(normal), null);
+    closeDatabase(normal);
+    const file = `${dir}/f.db`;
+    const full = openDatabase(file, { synchronous: 'full' });
+    assert.equal(full.pragma('synchronous', { simple: true }), 1, 'no fsync inside COMMIT');
+    assert.ok(walSync(full) instanceof WalSync);
+    full.prepare(`INSERT INTO cooldowns (sop_name, last_finished_ms) VALUES ('a', 1)`).run();
+    await durable(full);
+    assert.ok(existsSync(`${file}-wal`), 'the WAL it synced is the live one');
+    const reader = openDatabase(file);
+    assert.equal((reader.prepare(`SELECT last_finished_ms AS ms FROM cooldowns`).get() as { ms: number }).ms, 1);
+    closeDatabase(reader);
+    closeDatabase(full);
   });
 
   test('a database from a newer sopgate is refused, not damaged', () => {
@@ -66,6 +79,61 @@ describe('WAL checkpoints off the main thread', () => {
     await checkpointer.stop();
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
     assert.equal(store.ledger(undefined, 500).length, 200);
+    store.close();
+  });
+});
+
+describe('durable before told (synchronous = "full")', () => {
+  /** A store whose fdatasync calls wait until the test lets them return. */
+  function heldStore(name: string) {
+    const file = `${dir}/${name}.db`;
+    const held: (() => void)[] = [];
+    const sync = new WalSync(file, (_fd, done) => held.push(() => done(null)));
+    const store = new RunStore(openDatabase(file), sync);
+    const ledger = (detail: string) => ({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: null, detail });
+    const tx = (detail: string, told: string[]) => {
+      const t = new Tx();
+      t.ledger.push(ledger(detail));
+      t.after(() => told.push(detail));
+      return t;
+    };
+    return { store, held, tx, release: () => held.splice(0).forEach((f) => f()) };
+  }
+
+  test('effects wait for the fdatasync; commits made while one is in flight wait for the next', async () => {
+    const h = heldStore('held');
+    const queue = new CommitQueue(h.store, memoryLogger());
+    const told: string[] = [];
+    void queue.commit(h.tx('a', told));
+    queue.flush();
+    assert.equal(h.store.ledger().length, 1, 'written at once');
+    // The first sync opens the WAL and syncs its directory before the held fdatasync.
+    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(h.held.length, 1);
+    void queue.commit(h.tx('b', told));
+    void queue.commit(h.tx('c', told));
+    queue.flush();
+    assert.deepEqual(told, [], 'nothing told before its fdatasync returned');
+    h.release();
+    assert.deepEqual(told, ['a'], 'b and c were written after that fdatasync began');
+    assert.equal(h.held.length, 1, 'one fdatasync for both');
+    h.release();
+    assert.deepEqual(told, ['a', 'b', 'c']);
+    h.store.close();
+  });
+
+  test('a failed fdatasync tells the callers, not the listeners', async () => {
+    const file = `${dir}/failing.db`;
+    const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => done(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))));
+    const queue = new CommitQueue(store, memoryLogger());
+    const t = new Tx();
+    let told = false;
+    t.ledger.push({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: null, detail: null });
+    t.after(() => (told = true));
+    const committed = queue.commit(t);
+    queue.flush();
+    await assert.rejects(committed, /EIO/);
+    assert.equal(told, false);
     store.close();
   });
 });

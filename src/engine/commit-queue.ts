@@ -1,6 +1,7 @@
 // Group commit: every state change queued in one turn of the event loop is written in one
-// SQLite transaction; only then are callers answered and effects run, so nothing is told
-// before it is durable. With synchronous=FULL that is one fsync per turn, not per change.
+// SQLite transaction; only once it is durable are callers answered and effects run, so
+// nothing is told before that. With synchronous=FULL the store's WalSync fdatasyncs off the
+// event loop, one fdatasync for every commit made while the previous one was in flight.
 import type { Logger } from '../log.js';
 import type { RunStore } from '../store/run-store.js';
 import type { Tx } from './run-state.js';
@@ -25,7 +26,7 @@ export class CommitQueue {
     return new Promise((resolve, reject) => tx.after(resolve, reject));
   }
 
-  /** Writes every queued transaction at once, then runs their effects in order. */
+  /** Writes every queued transaction at once; runs their effects in order once that is durable. */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
@@ -50,6 +51,19 @@ export class CommitQueue {
       for (const tx of batch) tx.fail(err);
       return;
     }
-    for (const tx of batch) tx.done();
+    const sync = this.store.sync;
+    if (sync === null) {
+      for (const tx of batch) tx.done();
+      return;
+    }
+    sync.afterDurable((err) => {
+      if (err === null) {
+        for (const tx of batch) tx.done();
+        return;
+      }
+      // Written but perhaps not on disk: as with a failed COMMIT, nobody is told.
+      this.log.log('error', `cannot make ${batch.length} state change(s) durable: ${errorMessage(err)}`);
+      for (const tx of batch) tx.fail(err);
+    });
   }
 }

@@ -107,12 +107,15 @@ export class WebhookHandler {
       if (r.ok) answer.runs.push(r.run);
       else answer.refused.push({ sop: matched[i]!, reason: r.reason, message: r.message });
     });
-    if (key !== null && answer.runs.length > 0) this.remember(key, answer);
+    if (key !== null && answer.runs.length > 0) await this.remember(key, answer);
     return json(202, answer);
   }
 
-  /** The runs have started whatever happens here: a database error is logged, not answered. */
-  private remember(key: string, answer: Accepted): void {
+  /**
+   * Stores the key before the answer goes out, so that a repeat after even a power cut is a
+   * duplicate. The runs have started whatever happens here: a database error is logged, not answered.
+   */
+  private async remember(key: string, answer: Accepted): Promise<void> {
     const d = this.d;
     if (d.ttlSecs <= 0) return;
     try {
@@ -122,6 +125,7 @@ export class WebhookHandler {
         d.idempotency.purgeExpired();
       }
       d.idempotency.put(key, answer, d.ttlSecs);
+      await d.idempotency.durable();
     } catch (err) {
       d.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);
     }

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MIGRATIONS } from './migrations.js';
+import { WalSync } from './wal-sync.js';
 
 export type Synchronous = 'normal' | 'full';
 export type Db = Database.Database;
@@ -10,22 +11,42 @@ export type Db = Database.Database;
 export interface OpenOptions {
   /**
    * WAL with synchronous=NORMAL survives a crash of the process; FULL also survives a
-   * power cut at the cost of an fsync per commit.
+   * power cut. FULL is kept by a WalSync (the connection itself runs NORMAL): callers that
+   * must not tell anything before a write is durable wait for `walSync(db)`.
    */
   synchronous?: Synchronous;
 }
 
 export class MigrationError extends Error {}
 
+const walSyncs = new WeakMap<Db, WalSync>();
+
+/** What makes this connection's commits durable, or null when they are as durable as they get on return. */
+export function walSync(db: Db): WalSync | null {
+  return walSyncs.get(db) ?? null;
+}
+
+/** Resolves once everything written through `db` so far is on disk. */
+export function durable(db: Db): Promise<void> {
+  return walSync(db)?.durable() ?? Promise.resolve();
+}
+
+/** Closes the connection and its WAL descriptor. */
+export function closeDatabase(db: Db): void {
+  walSync(db)?.close();
+  if (db.open) db.close();
+}
+
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
+    if (options.synchronous === 'full' && file !== ':memory:') walSyncs.set(db, new WalSync(file));
   } catch (err) {
     db.close();
     throw err;

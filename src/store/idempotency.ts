@@ -1,14 +1,16 @@
 // Webhook idempotency keys (DESIGN.md §5): the first accepted answer per key, kept in
 // SQLite with an expiry so that a delivery repeated after a restart is still a duplicate.
 import type { Clock } from '../engine/clock.js';
-import type { Db } from './db.js';
+import { durable, type Db } from './db.js';
 
 export class IdempotencyStore {
   private readonly clock: Clock;
+  private readonly db: Db;
   private readonly s;
 
   constructor(db: Db, clock: Clock) {
     this.clock = clock;
+    this.db = db;
     this.s = {
       get: db.prepare(`SELECT response FROM idempotency_keys WHERE key = ? AND expires_ms > ?`),
       put: db.prepare(`INSERT OR REPLACE INTO idempotency_keys (key, response, expires_ms) VALUES (?, ?, ?)`),
@@ -24,6 +26,11 @@ export class IdempotencyStore {
 
   put(key: string, response: unknown, ttlSecs: number): void {
     this.s.put.run(key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
+  }
+
+  /** Resolves once the keys put so far are on disk. */
+  durable(): Promise<void> {
+    return durable(this.db);
   }
 
   /** Deletes expired keys; returns how many went. */

@@ -2,7 +2,8 @@
 // the audit ledger, through statements prepared once. The engine holds active runs in
 // memory and writes through; reads here serve recovery and the API.
 import type { Run, RunStatus, StepResult } from '../engine/types.js';
-import { openDatabase, type Db, type OpenOptions } from './db.js';
+import { closeDatabase, openDatabase, walSync, type Db, type OpenOptions } from './db.js';
+import type { WalSync } from './wal-sync.js';
 
 export type Phase = 'gate' | 'executing' | 'external';
 
@@ -52,10 +53,13 @@ const FINISHED = `status IN ('completed', 'failed', 'cancelled')`;
 
 export class RunStore {
   readonly db: Db;
+  /** Null when a commit is as durable as it gets once it returns. */
+  readonly sync: WalSync | null;
   private readonly s;
 
-  constructor(db: Db) {
+  constructor(db: Db, sync: WalSync | null = walSync(db)) {
     this.db = db;
+    this.sync = sync;
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
@@ -94,7 +98,7 @@ export class RunStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    closeDatabase(this.db);
   }
 
   /** Runs `fn` in one transaction: all of its writes land together or not at all. */

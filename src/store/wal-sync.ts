@@ -1,0 +1,69 @@
+// `[store] synchronous = "full"` without the event loop waiting for the disk. SQLite's FULL
+// fsyncs the WAL inside every COMMIT, on the main thread: at 1,000 runs/s that kept the
+// loop (and with it the broker) blocked for most of each second, and an SD card's fsync can
+// take tens of milliseconds. So the connection commits with NORMAL (the frames reach the
+// page cache, nothing waits) and this class fdatasyncs the WAL file on libuv's thread pool;
+// whoever must not tell anything before a write is durable waits for `afterDurable`. Once
+// the fdatasync that started after a commit returns, the commit is on disk exactly as FULL
+// would have left it: the WAL header, the frames and the commit frame all live in that
+// file. The directory is synced once too, as SQLite does for a new WAL. One fdatasync is in
+// flight at a time; every write made meanwhile is covered by the next one.
+import { close, fdatasync, fsync, open } from 'node:fs';
+import { dirname } from 'node:path';
+
+type Done = (err: Error | null) => void;
+type SyncFile = (fd: number, done: (err: Error | null) => void) => void;
+
+export class WalSync {
+  private fd: number | null = null;
+  private waiting: Done[] = [];
+  private syncing = false;
+
+  constructor(
+    private readonly dbFile: string,
+    /** fdatasync(2); a test holds it to see who waits. */
+    private readonly syncFile: SyncFile = fdatasync,
+  ) {}
+
+  /** Calls `done` once everything written so far is on disk, or with the error that kept it off. */
+  afterDurable(done: Done): void {
+    this.waiting.push(done);
+    if (!this.syncing) this.start();
+  }
+
+  /** Promise form of `afterDurable`. */
+  durable(): Promise<void> {
+    return new Promise((resolve, reject) => this.afterDurable((err) => (err === null ? resolve() : reject(err))));
+  }
+
+  /** Closes the WAL descriptor once the fdatasync in flight has returned. */
+  close(): void {
+    if (this.syncing) {
+      this.waiting.push(() => this.close());
+      return;
+    }
+    if (this.fd !== null) close(this.fd, () => {});
+    this.fd = null;
+  }
+
+  private start(): void {
+    const batch = this.waiting;
+    this.waiting = [];
+    this.syncing = true;
+    const finish = (err: Error | null) => {
+      this.syncing = false;
+      for (const done of batch) done(err);
+      if (this.waiting.length > 0) this.start();
+    };
+    if (this.fd !== null) return this.syncFile(this.fd, finish);
+    // First sync: open the WAL (SQLite created it with the first write) and make its directory entry durable.
+    open(`${this.dbFile}-wal`, 'r', (err, fd) => {
+      if (err !== null) return finish(err);
+      this.fd = fd;
+      open(dirname(this.dbFile), 'r', (dirErr, dir) => {
+        if (dirErr !== null) return finish(dirErr);
+        fsync(dir, (syncErr) => close(dir, () => (syncErr !== null ? finish(syncErr) : this.syncFile(fd, finish))));
+      });
+    });
+  }
+}
