@@ -18,6 +18,8 @@ await build({
   minifySyntax: true,
   legalComments: 'none',
   external: ['better-sqlite3', 'serialport', '@serialport/*', 'onoff', 'epoll'],
+  // mqtt-packet's per-packet `debug` calls cost garbage even when off (scripts/debug-off.cjs).
+  alias: { debug: './scripts/debug-off.cjs' },
   // import.meta.url has no CommonJS equivalent; an injected module supplies it (createRequire needs it).
   inject: ['scripts/import-meta-url.js'],
   define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': 'import_meta_url' },

@@ -84,7 +84,9 @@ export class Daemon {
     this.engine.onEvent((e) => {
       // Starts and hand-offs at debug: a busy gateway logs one line per run, when it ends or waits.
       const level = e.kind === 'failed' ? 'warn' : e.kind === 'started' || e.kind === 'step' ? 'debug' : 'info';
-      runLog.log(level, `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
+      if (runLog.enabled(level)) {
+        runLog.log(level, `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
+      }
       this.broker?.publishRunEvent(e);
     });
     this.engine.start();

@@ -6,6 +6,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 export interface Logger {
   log(level: LogLevel, message: string): void;
+  /** Whether `log` at this level writes anything: a hot path skips building a line nobody reads. */
+  enabled(level: LogLevel): boolean;
   child(component: string): Logger;
 }
 
@@ -20,6 +22,7 @@ export function createLogger(
       // One line per event: embedded newlines would split an entry in the journal.
       write(`${level} [${component}] ${message.replace(/\r?\n/g, '\\n')}`);
     },
+    enabled: (level) => ORDER[level] >= min,
     child: (name) => make(name),
   });
   return make(options.component ?? 'sopgate');

@@ -9,6 +9,8 @@ import { parseListen } from '../src/sources/mqtt/listen.js';
 import { hashPassword, parseHash, verifyPassword } from '../src/sources/mqtt/password.js';
 import { parseResult } from '../src/sources/mqtt/run-events.js';
 import { GatewayTopics } from '../src/sources/mqtt/topics.js';
+import { RunEventSubscribers } from '../src/sources/mqtt/run-events.js';
+import type { Client } from 'aedes';
 
 describe('password hashes', () => {
   const hash = hashPassword('s3cret pass');
@@ -114,6 +116,48 @@ describe('gateway topics', () => {
       [nested, 'site/gw', 'outside'],
     ];
     for (const [topics, filter, reach] of cases) assert.equal(topics.reach(filter), reach, `${topics.root} ${filter}`);
+  });
+
+  test('which run events a filter receives: a filter naming one run counts for every run', () => {
+    const cases: [GatewayTopics, string, string, boolean][] = [
+      [t, 'sopgate/runs/+/completed', 'completed', true],
+      [t, 'sopgate/runs/+/completed', 'started', false],
+      [t, 'sopgate/runs/r-1/completed', 'completed', true],
+      [t, 'sopgate/runs/r-1/completed', 'failed', false],
+      [t, 'sopgate/runs/r-1/#', 'step', true],
+      [t, 'sopgate/runs/#', 'waiting_approval', true],
+      [t, 'sopgate/#', 'started', true],
+      [t, '#', 'started', true],
+      [t, '+/runs/+/+', 'cancelled', true],
+      [t, 'sopgate/runs/+', 'started', false],
+      [t, 'sopgate/runs/+/completed/x', 'completed', false],
+      [t, 'sopgate/+/+/completed', 'completed', true],
+      [t, 'sensors/#', 'started', false],
+      [nested, 'site/gw/runs/+/step', 'step', true],
+      [nested, 'site/+/runs/+/step', 'failed', false],
+    ];
+    for (const [topics, filter, kind, receives] of cases) assert.equal(topics.receives(filter, kind), receives, `${topics.root} ${filter} ${kind}`);
+  });
+});
+
+describe('run event subscribers', () => {
+  const client = (closed = false) => ({ closed }) as unknown as Client;
+
+  test('an event kind is wanted while some open client holds a filter that receives it', () => {
+    const subs = new RunEventSubscribers(new GatewayTopics('sopgate'));
+    const agent = client();
+    assert.equal(subs.wants('completed'), false);
+    subs.add(agent, 'sopgate/runs/+/completed');
+    subs.add(agent, 'sensors/#'); // outside: ignored
+    assert.equal(subs.wants('completed'), true);
+    assert.equal(subs.wants('started'), false);
+    const watcher = client();
+    subs.add(watcher, 'sopgate/#');
+    assert.equal(subs.wants('started'), true);
+    subs.forget(watcher);
+    assert.equal(subs.wants('started'), false);
+    subs.remove(agent, ['sopgate/runs/+/completed']);
+    assert.equal(subs.wants('completed'), false);
   });
 });
 

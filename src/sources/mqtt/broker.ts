@@ -141,7 +141,7 @@ export class EmbeddedBroker {
   /** Publishes a run event as JSON on <prefix>/runs/<run_id>/<kind>, QoS 0, not retained. */
   publishRunEvent(event: RunEvent): void {
     const aedes = this.aedes;
-    if (aedes === null || !this.subscribers.any()) return;
+    if (aedes === null || !this.subscribers.wants(event.kind)) return;
     aedes.publish(runEventPacket(this.topics, event), (err) => {
       if (err) this.fail(`run event ${event.kind} for ${event.run.run_id}: ${err.message}`);
     });

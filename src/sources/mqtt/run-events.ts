@@ -9,12 +9,15 @@ const STEP_STATUSES: ReadonlySet<string> = new Set<StepStatus>(['completed', 'fa
 export type StepResultMessage = { status: StepStatus; output: string };
 
 /**
- * Knows which clients hold a subscription that can receive run events, so that a run
- * event nobody listens to costs nothing (no JSON, no broker round): at thousands of runs
- * a second the serialisation would be a large share of the gateway's work.
+ * Knows which clients hold a subscription that can receive which run events, so that a
+ * run event nobody listens to costs nothing (no JSON, no broker round): at thousands of
+ * runs a second the serialisation would be a large share of the gateway's work, and an
+ * agent that follows `+/completed` does not pay for `started` and `step`.
  */
 export class RunEventSubscribers {
   private readonly filters = new Map<Client, Set<string>>();
+  /** Per event kind, whether any filter can receive it; cleared when the filters change. */
+  private readonly wanted = new Map<string, boolean>();
 
   constructor(private readonly topics: GatewayTopics) {}
 
@@ -24,6 +27,7 @@ export class RunEventSubscribers {
     let set = this.filters.get(client);
     if (set === undefined) this.filters.set(client, (set = new Set()));
     set.add(filter);
+    this.wanted.clear();
   }
 
   remove(client: Client, filters: readonly string[]): void {
@@ -31,15 +35,22 @@ export class RunEventSubscribers {
     if (set === undefined) return;
     for (const f of filters) set.delete(f);
     if (set.size === 0) this.filters.delete(client);
+    this.wanted.clear();
   }
 
   forget(client: Client): void {
-    this.filters.delete(client);
+    if (this.filters.delete(client)) this.wanted.clear();
   }
 
-  any(): boolean {
-    for (const client of this.filters.keys()) if (client.closed) this.filters.delete(client);
-    return this.filters.size > 0;
+  /** Whether some connected client can receive a run event of this kind. */
+  wants(kind: RunEvent['kind']): boolean {
+    let wanted = this.wanted.get(kind);
+    if (wanted === undefined) {
+      for (const client of this.filters.keys()) if (client.closed) this.filters.delete(client);
+      wanted = [...this.filters.values()].some((set) => [...set].some((filter) => this.topics.receives(filter, kind)));
+      this.wanted.set(kind, wanted);
+    }
+    return wanted;
   }
 }
 

@@ -1,6 +1,7 @@
 // The gateway's own topics under <event_prefix>/ (DESIGN.md §6): run events go out on
 // <prefix>/runs/<run_id>/<event>; clients send commands on <prefix>/runs/<run_id>/<command>:
 // `result` (an external step's result), `approve` and `cancel`.
+import { topicMatchesFilter } from '../../match/topic.js';
 
 export const RUN_COMMANDS = ['result', 'approve', 'cancel'] as const;
 export type RunCommand = (typeof RUN_COMMANDS)[number];
@@ -25,6 +26,14 @@ export class GatewayTopics {
 
   runEvent(runId: string, kind: string): string {
     return `${this.root}runs/${runId}/${kind}`;
+  }
+
+  /** Whether `filter` can match `<prefix>/runs/<some run id>/<kind>` (a filter naming one run counts). */
+  receives(filter: string, kind: string): boolean {
+    const parts = filter.split('/');
+    const runIdLevel = this.levels.length + 1;
+    if (parts[runIdLevel] !== undefined && parts[runIdLevel] !== '#') parts[runIdLevel] = '+';
+    return topicMatchesFilter(parts.join('/'), this.runEvent('run', kind));
   }
 
   /** The run id and command of a `<prefix>/runs/<run_id>/<command>` topic, else null. */
