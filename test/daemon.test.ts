@@ -190,6 +190,11 @@ describe('daemon', () => {
     assert.match(metrics, /^sopgate_runs_finished_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^sopgate_broker_clients [1-9]/m);
     assert.match(metrics, /^sopgate_event_loop_delay_seconds\{quantile="0\.99"\} \d/m);
+    // An idle loop is not late: the sampling timer's own 10 ms interval is not reported as delay.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const idle = await (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
+    const p50 = Number(/^sopgate_event_loop_delay_seconds\{quantile="0\.5"\} (\S+)$/m.exec(idle)?.[1]);
+    assert.ok(p50 >= 0 && p50 < 0.005, `idle p50 ${p50} s`);
   });
 
   test('a CLI pointed at no daemon says so in one line and exits 1', async () => {
