@@ -122,6 +122,23 @@ describe('durable before told (synchronous = "full")', () => {
     h.store.close();
   });
 
+  test('a flood syncs on the event loop: no more than a thousand written changes wait for the disk', async () => {
+    const h = heldStore('flood');
+    const queue = new CommitQueue(h.store, memoryLogger());
+    const told: string[] = [];
+    void queue.commit(h.tx('first', told));
+    queue.flush();
+    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(h.held.length, 1, 'an fdatasync in flight');
+    for (let i = 0; i < 1_000; i++) void queue.commit(h.tx(`t${i}`, told));
+    queue.flush();
+    assert.equal(told.length, 1_001, 'all told at once, the one in flight included, after a synchronous fdatasync');
+    assert.equal(told[0], 'first');
+    h.release();
+    assert.equal(told.length, 1_001, 'nobody is told twice');
+    h.store.close();
+  });
+
   test('a failed fdatasync tells the callers, not the listeners', async () => {
     const file = `${dir}/failing.db`;
     const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => done(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))));

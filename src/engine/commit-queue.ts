@@ -7,9 +7,16 @@ import type { RunStore } from '../store/run-store.js';
 import type { Tx } from './run-state.js';
 import { errorMessage } from '../errors.js';
 
+/**
+ * Written transactions still waiting for the disk beyond which the queue syncs on the
+ * event loop (WalSync.now): a flood then waits in the sockets, not in memory.
+ */
+const MAX_UNSYNCED = 1_000;
+
 export class CommitQueue {
   private pending: Tx[] = [];
   private scheduled = false;
+  private unsynced = 0;
 
   constructor(
     private readonly store: RunStore,
@@ -56,7 +63,9 @@ export class CommitQueue {
       for (const tx of batch) tx.done();
       return;
     }
+    this.unsynced += batch.length;
     sync.afterDurable((err) => {
+      this.unsynced -= batch.length;
       if (err === null) {
         for (const tx of batch) tx.done();
         return;
@@ -65,5 +74,6 @@ export class CommitQueue {
       this.log.log('error', `cannot make ${batch.length} state change(s) durable: ${errorMessage(err)}`);
       for (const tx of batch) tx.fail(err);
     });
+    if (this.unsynced > MAX_UNSYNCED) sync.now();
   }
 }

@@ -7,8 +7,10 @@
 // the fdatasync that started after a commit returns, the commit is on disk exactly as FULL
 // would have left it: the WAL header, the frames and the commit frame all live in that
 // file. The directory is synced once too, as SQLite does for a new WAL. One fdatasync is in
-// flight at a time; every write made meanwhile is covered by the next one.
-import { close, fdatasync, fsync, open } from 'node:fs';
+// flight at a time; every write made meanwhile is covered by the next one. Under a flood
+// the caller syncs `now`, on the event loop: that holds the sockets unread as FULL did, so
+// that changes waiting for the disk cannot pile up in memory faster than it takes them.
+import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, open, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 type Done = (err: Error | null) => void;
@@ -17,6 +19,8 @@ type SyncFile = (fd: number, done: (err: Error | null) => void) => void;
 export class WalSync {
   private fd: number | null = null;
   private waiting: Done[] = [];
+  /** Covered by the fdatasync in flight; `now` may take them over. */
+  private inFlight: Done[] = [];
   private syncing = false;
 
   constructor(
@@ -29,6 +33,28 @@ export class WalSync {
   afterDurable(done: Done): void {
     this.waiting.push(done);
     if (!this.syncing) this.start();
+  }
+
+  /** Syncs on this thread and calls back everyone waiting, the fdatasync in flight's too. */
+  now(): void {
+    const done = [...this.inFlight.splice(0), ...this.waiting.splice(0)];
+    let error: Error | null = null;
+    try {
+      if (this.fd === null) {
+        const fd = openSync(`${this.dbFile}-wal`, 'r');
+        const dir = openSync(dirname(this.dbFile), 'r');
+        try {
+          fsyncSync(dir);
+        } finally {
+          closeSync(dir);
+        }
+        this.fd = fd;
+      }
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      error = err as Error;
+    }
+    for (const d of done) d(error);
   }
 
   /** Promise form of `afterDurable`. */
@@ -47,12 +73,12 @@ export class WalSync {
   }
 
   private start(): void {
-    const batch = this.waiting;
+    const batch = (this.inFlight = this.waiting);
     this.waiting = [];
     this.syncing = true;
     const finish = (err: Error | null) => {
       this.syncing = false;
-      for (const done of batch) done(err);
+      for (const done of batch.splice(0)) done(err);
       if (this.waiting.length > 0) this.start();
     };
     if (this.fd !== null) return this.syncFile(this.fd, finish);
