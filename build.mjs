@@ -1,12 +1,20 @@
 // Bundles the CLI and daemon into one CommonJS file, dist/sopgate.cjs. Native packages stay
 // external: they ship beside the bundle through `npm install --omit=dev`.
 import { build } from 'esbuild';
-import { readFileSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, chmodSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 // `node build.mjs --outfile FILE` builds elsewhere (the bundle test uses a temp folder).
 const flag = process.argv.indexOf('--outfile');
 const outfile = flag > 0 ? process.argv[flag + 1] : 'dist/sopgate.cjs';
+
+// The build id: caches of computed results (the SOP.md parse cache) are valid for this code only.
+const hash = createHash('sha256');
+for (const file of ['package-lock.json', ...readdirSync('src', { recursive: true }).map((f) => `src/${f}`).filter((f) => f.endsWith('.ts')).sort()]) {
+  hash.update(file).update(readFileSync(file));
+}
+const buildId = `${pkg.version}-${hash.digest('hex').slice(0, 16)}`;
 
 await build({
   entryPoints: ['src/main.ts'],
@@ -22,7 +30,7 @@ await build({
   alias: { debug: './scripts/debug-off.cjs' },
   // import.meta.url has no CommonJS equivalent; an injected module supplies it (createRequire needs it).
   inject: ['scripts/import-meta-url.js'],
-  define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': 'import_meta_url' },
+  define: { __SOPGATE_VERSION__: JSON.stringify(pkg.version), __SOPGATE_BUILD__: JSON.stringify(buildId), 'import.meta.url': 'import_meta_url' },
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);

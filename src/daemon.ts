@@ -145,8 +145,9 @@ export class Daemon {
     this.cron.start();
     this.loopDelay.enable();
 
-    // After everything listens: a worker thread's start-up need not delay the gateway's.
+    // After everything listens: a worker thread's start-up and the parse cache's write need not delay the gateway's.
     this.checkpointer.start();
+    setImmediate(() => this.set.saveCache());
     log.log(
       'info',
       `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +
@@ -184,6 +185,7 @@ export class Daemon {
       return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message };
     }
     this.set = next;
+    next.saveCache();
     this.engine.setSops(next.sops);
     this.cron.update(next.sops);
     log.log('info', `reloaded: ${next.sops.length} SOP(s)${next.broken > 0 ? `, ${next.broken} left out` : ''}`);

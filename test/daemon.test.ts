@@ -1,6 +1,6 @@
 // The gateway end to end, in-process: real broker, real HTTP, real SQLite, the CLI client.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
@@ -180,6 +180,18 @@ describe('daemon', () => {
     assert.ok(h.logs.some((l) => /SOP temp-alert left out: .*priority must be one of/.test(l)));
     await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML);
     assert.equal((await h.api('POST', '/api/reload')).body.loaded, 3);
+  });
+
+  test('the SOP.md parse cache in state_dir never serves an edited file', async () => {
+    const cache = join(h.root, 'state/sop-steps-cache.json');
+    assert.ok(JSON.parse(await readFile(cache, 'utf8')).entries[join(h.root, 'sops/deploy/SOP.md')], 'kept after start and reloads');
+    await writeFile(join(h.root, 'sops/deploy/SOP.md'), DEPLOY_MD.replace('**Ship** — Ship it.', '**Ship carefully** — Ship it.'));
+    assert.equal((await h.api('POST', '/api/reload')).body.loaded, 3);
+    const deploy = (await h.api('GET', '/api/sops/deploy')).body;
+    assert.equal(deploy.steps[1].title, 'Ship carefully');
+    await writeFile(join(h.root, 'sops/deploy/SOP.md'), DEPLOY_MD);
+    assert.equal((await h.api('POST', '/api/reload')).body.loaded, 3);
+    assert.equal((await h.api('GET', '/api/sops/deploy')).body.steps[1].title, 'Ship');
   });
 
   test('metrics and health', async () => {

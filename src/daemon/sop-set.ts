@@ -1,15 +1,20 @@
 // The loaded SOP set and its matcher, replaced as a whole on reload.
+import { join } from 'node:path';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { Matcher } from '../match/matcher.js';
 import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
+import { StepsCache } from '../sop/steps-cache.js';
 import type { SopDefinition } from '../sop/types.js';
+import { BUILD } from '../version.js';
 
 export interface SopSet {
   sops: readonly SopDefinition[];
   matcher: Matcher;
   /** SOPs left out because of errors. */
   broken: number;
+  /** Keeps this load's SOP.md parses for the next start; a failure is logged. */
+  saveCache(): void;
 }
 
 export interface ReloadResult {
@@ -24,16 +29,22 @@ export interface ReloadResult {
  * rest make the set. Throws only when the folder itself cannot be read.
  */
 export async function loadSopSet(config: GatewayConfig, logger: Logger): Promise<SopSet> {
-  const loaded = await loadSops(config.sops_dir, {
-    defaultExecutionMode: config.engine.default_execution_mode,
-    timezone: config.cron.timezone,
-  });
+  const cache = StepsCache.open(join(config.state_dir, 'sop-steps-cache.json'), BUILD);
+  const loaded = await loadSops(
+    config.sops_dir,
+    { defaultExecutionMode: config.engine.default_execution_mode, timezone: config.cron.timezone },
+    cache,
+  );
   const good: SopDefinition[] = [];
   for (const s of loaded) {
     logFindings(logger, s);
     if (s.errors.length === 0) good.push(s.sop);
   }
-  return { sops: good, matcher: Matcher.build(good), broken: loaded.length - good.length };
+  const saveCache = () => {
+    const error = cache.save();
+    if (error !== null) logger.log('warn', `cannot keep SOP.md parses for the next start: ${error}`);
+  };
+  return { sops: good, matcher: Matcher.build(good), broken: loaded.length - good.length, saveCache };
 }
 
 function logFindings(logger: Logger, s: LoadedSop): void {

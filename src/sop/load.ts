@@ -7,6 +7,7 @@ import { RUNNABLE_TOOLS } from '../executors/runnable.js';
 import { templateProblems } from '../executors/template.js';
 import { parseSteps } from './markdown.js';
 import { parseSopToml, type SopTomlOptions } from './sop-toml.js';
+import type { StepsCache } from './steps-cache.js';
 import type { Finding, SopDefinition } from './types.js';
 
 export type LoadOptions = SopTomlOptions;
@@ -29,7 +30,8 @@ export function isRunnable(loaded: LoadedSop): boolean {
   return loaded.errors.length === 0;
 }
 
-export async function loadSops(sopsDir: string, options: LoadOptions): Promise<LoadedSop[]> {
+/** `cache` keeps SOP.md parses between starts (the daemon's, in its state_dir). */
+export async function loadSops(sopsDir: string, options: LoadOptions, cache?: StepsCache): Promise<LoadedSop[]> {
   let entries;
   try {
     entries = await readdir(sopsDir, { withFileTypes: true });
@@ -41,13 +43,13 @@ export async function loadSops(sopsDir: string, options: LoadOptions): Promise<L
     .map((e) => e.name)
     .filter((name) => !name.startsWith('.'))
     .sort(); // code-unit order: the same on every machine and locale
-  const loaded = dirs.map((name) => loadOne(join(sopsDir, name), options));
+  const loaded = dirs.map((name) => loadOne(join(sopsDir, name), options, cache));
   const sops = loaded.filter((s): s is LoadedSop => s !== null);
   flagDuplicateNames(sops);
   return sops;
 }
 
-function loadOne(dir: string, options: LoadOptions): LoadedSop | null {
+function loadOne(dir: string, options: LoadOptions, cache: StepsCache | undefined): LoadedSop | null {
   const tomlFile = join(dir, 'SOP.toml');
   const mdFile = join(dir, 'SOP.md');
   const toml = readText(tomlFile);
@@ -89,7 +91,8 @@ function loadOne(dir: string, options: LoadOptions): LoadedSop | null {
   } else if (md.missing) {
     warnings.push({ message: 'no steps: SOP.md is missing, so this SOP cannot run', file: mdFile, line: null });
   } else {
-    const result = parseSteps(md.text, mdFile);
+    const parse = () => parseSteps(md.text, mdFile);
+    const result = cache === undefined ? parse() : cache.parse(mdFile, md.text, parse);
     sop.steps = result.steps;
     errors.push(...result.errors);
     warnings.push(...result.warnings);
