@@ -145,8 +145,11 @@ export class Daemon {
     this.cron.start();
     this.loopDelay.enable();
 
-    // After everything listens: a worker thread's start-up and the parse cache's write need not delay the gateway's.
-    this.checkpointer.start();
+    // After everything listens: the parse cache's write need not delay the gateway's start.
+    this.checkpointer.startWhenBusy(() => {
+      const s = this.engine.stats();
+      return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
+    });
     setImmediate(() => this.set.saveCache());
     log.log(
       'info',

@@ -83,6 +83,27 @@ describe('WAL checkpoints off the main thread', () => {
   });
 });
 
+describe('the checkpoint worker starts when the gateway gets busy', () => {
+  test('a quiet gateway keeps SQLite\'s own checkpoints; a busy one moves them to the worker', async () => {
+    const file = `${dir}/busy.db`;
+    const store = RunStore.open(file);
+    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), 20);
+    let changes = 0;
+    checkpointer.startWhenBusy(() => changes, 20, 5);
+    changes += 4; // under the threshold within one interval
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(checkpointer.running, false);
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    changes += 5;
+    for (let i = 0; i < 50 && !checkpointer.running; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(checkpointer.running, true);
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
+    await checkpointer.stop();
+    assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    store.close();
+  });
+});
+
 describe('durable before told (synchronous = "full")', () => {
   /** A store whose fdatasync calls wait until the test lets them return. */
   function heldStore(name: string) {
