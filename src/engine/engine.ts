@@ -5,29 +5,21 @@ import type { GatewayEvent } from '../events.js';
 import type { Executor } from '../executors/types.js';
 import type { Logger } from '../log.js';
 import type { SopDefinition, ToolName } from '../sop/types.js';
-import type { LedgerEntry, RunRecord, RunStore } from '../store/run-store.js';
+import type { LedgerEntry, RunStore } from '../store/run-store.js';
 import type { Clock } from './clock.js';
+import { ActiveRuns } from './active-runs.js';
+import { RunListeners } from './listeners.js';
 import { gateFor, timeoutApproves } from './gates.js';
 import { stepHandoff } from './handoff.js';
 import { admit } from './admission.js';
 import { RefusalLog } from './refusals.js';
 import { runAction } from './run-action.js';
 import { Snapshots } from './snapshots.js';
-import { newRunId } from './run-id.js';
 import { CommitQueue } from './commit-queue.js';
 import { EngineCounters, type EngineStats } from './counters.js';
-import { publicRun, RunState, Tx } from './run-state.js';
-import {
-  TERMINAL,
-  type ActionResult,
-  type Actor,
-  type Run,
-  type RunEvent,
-  type RunStatus,
-  type StartResult,
-  type StepStatus,
-} from './types.js';
-import { errorMessage } from '../errors.js';
+import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
+import { storedRuns } from './recovery.js';
+import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
 import { isoTime } from '../time.js';
 
 export interface EngineOptions {
@@ -49,13 +41,8 @@ export class Engine {
   private readonly refusals: RefusalLog;
   private sops = new Map<string, SopDefinition>();
   private readonly snapshots = new Snapshots();
-  private readonly active = new Map<string, RunState>();
-  /** Finished runs whose last change is not written yet: reads must not go stale. */
-  private readonly unflushed = new Map<string, RunState>();
-  private readonly activeBySop = new Map<string, number>();
-  private readonly lastFinished = new Map<string, number>();
-  private readonly listeners = new Set<(event: RunEvent) => void>();
-  private finishedCount = 0;
+  private readonly runs: ActiveRuns;
+  private readonly listeners: RunListeners;
   private stopping = false;
   private readonly commits: CommitQueue;
   private readonly counters = new EngineCounters();
@@ -64,6 +51,8 @@ export class Engine {
     this.o = options;
     this.log = options.logger.child('engine');
     this.commits = new CommitQueue(options.store, this.log);
+    this.runs = new ActiveRuns(options.store, options.maxFinishedRuns);
+    this.listeners = new RunListeners(this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
       const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;
       this.o.store.appendLedger({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
@@ -76,52 +65,35 @@ export class Engine {
   }
 
   onEvent(listener: (event: RunEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** Restores every non-terminal run after a restart or a crash. */
   start(): void {
-    const store = this.o.store;
-    for (const [name, ms] of store.lastFinished()) this.lastFinished.set(name, ms);
-    this.finishedCount = store.countFinished();
+    this.runs.load();
     const tx = new Tx();
-    for (const record of store.activeRuns()) {
-      const json = store.getSnapshot(record.sop_hash);
-      if (json === null) {
-        // The foreign key makes this unreachable unless the file was edited by hand; a run
-        // without its definition cannot go on, so it fails instead of counting as active.
-        const now = isoTime(this.o.clock.now());
-        const reason = 'its SOP definition is missing from the database';
-        this.log.log('error', `run ${record.run_id}: ${reason}; failing it`);
-        store.transaction(() => {
-          store.updateRun({ ...record, status: 'failed', phase: null, waiting_since: null, completed_at: now, reason });
-          store.appendLedger({ ...this.entry('failed', record.sop_name, record.run_id, null, 'engine'), detail: reason });
-        });
-        continue;
-      }
-      this.snapshots.stored(record.sop_hash);
-      const st = this.track(new RunState(record, JSON.parse(json) as SopDefinition));
+    for (const st of storedRuns(this.o.store, this.snapshots, this.o.clock, this.log)) {
+      this.runs.track(st);
       const step = st.step();
-      if (record.status === 'waiting_approval' && step !== undefined) {
+      if (st.record.status === 'waiting_approval' && step !== undefined) {
         this.armApprovalTimer(st, gateFor(st.sop, step));
-      } else if (record.phase === 'executing') {
+      } else if (st.record.phase === 'executing') {
         tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, st.record.run_id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
         tx.touch(st);
         tx.after(() => this.launch(st));
-      } else if (record.phase === null) {
+      } else if (st.record.phase === null) {
         this.proceed(tx, st);
       }
     }
     void this.commit(tx);
     this.flush();
-    if (this.active.size > 0) this.log.log('info', `restored ${this.active.size} active run(s)`);
+    if (this.runs.size > 0) this.log.log('info', `restored ${this.runs.size} active run(s)`);
   }
 
   /** Stops timers and in-flight actions without changing any run: a restart resumes them. */
   stop(): void {
     this.stopping = true;
-    for (const st of this.active.values()) {
+    for (const st of this.runs.values()) {
       st.timer?.cancel();
       st.abort?.abort();
     }
@@ -134,10 +106,10 @@ export class Engine {
     const sop = this.sops.get(sopName);
     const now = this.o.clock.now();
     const refusal = admit(sopName, sop, {
-      activeOfSop: this.activeBySop.get(sopName) ?? 0,
-      activeTotal: this.active.size,
+      activeOfSop: this.runs.activeOf(sopName),
+      activeTotal: this.runs.size,
       maxConcurrentTotal: this.o.maxConcurrentTotal,
-      lastFinished: this.lastFinished.get(sopName),
+      lastFinished: this.runs.lastFinishedOf(sopName),
       now,
     });
     if (refusal !== null || sop === undefined) {
@@ -148,32 +120,15 @@ export class Engine {
     }
 
     const snapshot = this.snapshots.of(sop);
-    const record: RunRecord = {
-      run_id: newRunId(now),
-      sop_name: sop.name,
-      status: 'running',
-      current_step: 1,
-      total_steps: sop.steps.length,
-      trigger_event: { source: event.source, topic: event.topic ?? null, payload: event.payload ?? null, timestamp: event.timestamp },
-      started_at: isoTime(now),
-      completed_at: null,
-      waiting_since: null,
-      step_results: [],
-      reason: null,
-      sop_hash: snapshot.hash,
-      phase: null,
-      approved: false,
-      attempt: 0,
-    };
-    const st = this.track(new RunState(record, sop));
+    const st = this.runs.track(new RunState(newRunRecord(sop, event, snapshot.hash, now), sop));
     const tx = new Tx();
     if (!this.snapshots.isStored(snapshot.hash)) {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
       tx.after(() => this.snapshots.stored(snapshot.hash));
     }
     tx.created.push(st);
-    tx.ledger.push({ ...this.entry('started', sop.name, record.run_id, null, 'engine'), detail: describeEvent(event) });
-    tx.after(() => this.emit('started', st));
+    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, 'engine'), detail: describeEvent(event) });
+    tx.after(() => this.listeners.emit('started', st));
     this.counters.started++;
     this.proceed(tx, st);
     const run = st.toRun();
@@ -182,8 +137,8 @@ export class Engine {
 
   /** Each action resolves once its change is durable, with the run as it was then. */
   approve(runId: string, actor: Actor): Promise<ActionResult> {
-    const st = this.active.get(runId);
-    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    const st = this.runs.get(runId);
+    if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status !== 'waiting_approval') {
       return Promise.resolve({ ok: false, reason: 'not_waiting', message: `run ${runId} is not waiting for approval` });
     }
@@ -191,8 +146,8 @@ export class Engine {
   }
 
   advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
-    const st = this.active.get(runId);
-    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    const st = this.runs.get(runId);
+    if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status === 'waiting_approval') {
       return Promise.resolve({ ok: false, reason: 'waiting_approval', message: `run ${runId} is waiting for approval of step ${st.record.current_step}: approve it first` });
     }
@@ -206,22 +161,22 @@ export class Engine {
   }
 
   cancel(runId: string, actor: Actor): Promise<ActionResult> {
-    const st = this.active.get(runId);
-    if (st === undefined) return Promise.resolve(this.notActive(runId));
+    const st = this.runs.get(runId);
+    if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     const tx = new Tx();
     this.finish(tx, st, 'cancelled', `cancelled by ${actor}`, actor);
     return this.commitWithRun(tx, st);
   }
 
   getRun(runId: string): Run | null {
-    const st = this.active.get(runId) ?? this.unflushed.get(runId);
+    const st = this.runs.inMemory(runId);
     if (st !== undefined) return st.toRun();
     const record = this.o.store.getRun(runId);
     return record === null ? null : publicRun(record);
   }
 
   listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): Run[] {
-    return this.o.store.listRuns(filter).map((r) => (this.active.get(r.run_id) ?? this.unflushed.get(r.run_id))?.toRun() ?? publicRun(r));
+    return this.o.store.listRuns(filter).map((r) => this.runs.inMemory(r.run_id)?.toRun() ?? publicRun(r));
   }
 
   /** Audit ledger entries: a run's, oldest first, or the newest `limit` of all. */
@@ -232,10 +187,10 @@ export class Engine {
 
   stats(): EngineStats {
     let waiting = 0;
-    for (const st of this.active.values()) if (st.record.status === 'waiting_approval') waiting++;
+    for (const st of this.runs.values()) if (st.record.status === 'waiting_approval') waiting++;
     return {
-      active: this.active.size,
-      activeByStatus: { running: this.active.size - waiting, waiting_approval: waiting },
+      active: this.runs.size,
+      activeByStatus: { running: this.runs.size - waiting, waiting_approval: waiting },
       refusals: Object.fromEntries(this.refusals.totals),
       ...this.counters.snapshot(),
     };
@@ -260,7 +215,7 @@ export class Engine {
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
       tx.after(() => {
         this.armApprovalTimer(st, gate);
-        this.emit('waiting_approval', st);
+        this.listeners.emit('waiting_approval', st);
       });
       return;
     }
@@ -273,7 +228,7 @@ export class Engine {
       tx.after(() => this.launch(st));
     } else {
       rec.phase = 'external';
-      tx.after(() => this.emit('step', st, stepHandoff(st.sop, st.toRun(), step)));
+      tx.after(() => this.listeners.emit('step', st, stepHandoff(st.sop, st.toRun(), step)));
     }
   }
 
@@ -329,25 +284,17 @@ export class Engine {
     tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
     // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
     if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
-    this.lastFinished.set(rec.sop_name, now);
-    this.untrack(st);
-    this.unflushed.set(rec.run_id, st);
-    tx.after(() => this.unflushed.delete(rec.run_id));
+    this.runs.finish(tx, st, now);
     st.timer?.cancel();
     st.abort?.abort();
     tx.after(() => this.counters.finished[status]++); // counted once durable, as the metrics say
-    this.finishedCount++;
-    if (this.finishedCount > this.o.maxFinishedRuns) {
-      tx.prune += this.finishedCount - this.o.maxFinishedRuns;
-      this.finishedCount = this.o.maxFinishedRuns;
-    }
-    tx.after(() => this.emit(status, st));
+    tx.after(() => this.listeners.emit(status, st));
   }
 
   // --- effects ---
 
   private launch(st: RunState): void {
-    if (this.stopping || !this.active.has(st.record.run_id)) return;
+    if (this.stopping || !this.runs.has(st.record.run_id)) return;
     const step = st.step();
     if (step?.action == null) return;
     const generation = ++st.generation;
@@ -355,7 +302,7 @@ export class Engine {
     st.abort = abort;
     const done = (status: 'completed' | 'failed', output: string): void => {
       // A cancelled run, a stopping gateway or a superseded attempt ignores the result.
-      if (this.stopping || st.generation !== generation || !this.active.has(st.record.run_id)) return;
+      if (this.stopping || st.generation !== generation || !this.runs.has(st.record.run_id)) return;
       st.abort = undefined; // nothing left to abort
       const tx = new Tx();
       this.stepFinished(tx, st, status, output);
@@ -371,22 +318,10 @@ export class Engine {
     st.timer?.cancel();
     st.timer = this.o.clock.setTimer(due - this.o.clock.now(), () => {
       st.timer = undefined;
-      if (this.active.has(st.record.run_id) && st.record.status === 'waiting_approval') {
+      if (this.runs.has(st.record.run_id) && st.record.status === 'waiting_approval') {
         void this.passGate(st, 'timeout', `approved automatically after ${secs}s (${st.sop.priority} priority)`);
       }
     });
-  }
-
-  private emit(kind: RunEvent['kind'], st: RunState, step?: RunEvent['step']): void {
-    if (this.listeners.size === 0) return;
-    const event: RunEvent = step === undefined ? { kind, run: st.toRun() } : { kind, run: st.toRun(), step };
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.log.log('error', `run event listener failed: ${errorMessage(err)}`);
-      }
-    }
   }
 
   private commit(tx: Tx): Promise<void> {
@@ -403,34 +338,10 @@ export class Engine {
     this.commits.flush();
   }
 
-  // --- bookkeeping ---
-
-  private track(st: RunState): RunState {
-    this.active.set(st.record.run_id, st);
-    this.activeBySop.set(st.record.sop_name, (this.activeBySop.get(st.record.sop_name) ?? 0) + 1);
-    return st;
-  }
-
-  private untrack(st: RunState): void {
-    this.active.delete(st.record.run_id);
-    const n = (this.activeBySop.get(st.record.sop_name) ?? 1) - 1;
-    if (n > 0) this.activeBySop.set(st.record.sop_name, n);
-    else this.activeBySop.delete(st.record.sop_name);
-  }
-
-  private notActive(runId: string): ActionResult {
-    const record = this.unflushed.get(runId)?.record ?? this.o.store.getRun(runId);
-    if (record !== null && TERMINAL.has(record.status)) {
-      return { ok: false, reason: 'finished', message: `run ${runId} is already ${record.status}` };
-    }
-    return { ok: false, reason: 'not_found', message: `no run ${runId}` };
-  }
-
   private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
     return { at: isoTime(this.o.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
   }
 }
-
 
 function describeEvent(event: GatewayEvent): string {
   return `${event.source}${event.topic === undefined ? '' : ` ${event.topic}`}`;

@@ -4,6 +4,8 @@ import type { SopDefinition, Step } from '../sop/types.js';
 import type { LedgerEntry, RunRecord } from '../store/run-store.js';
 import type { TimerHandle } from './clock.js';
 import type { Run, StepResult } from './types.js';
+import { newRunId } from './run-id.js';
+import { isoTime } from '../time.js';
 
 export class RunState {
   /** Outputs of finished steps, for `{{steps.N.output}}`. */
@@ -46,6 +48,27 @@ export class RunState {
   toRun(): Run {
     return publicRun(this.record);
   }
+}
+
+/** The record of a run that starts now, at step 1, with the definition stored under `sopHash`. */
+export function newRunRecord(sop: SopDefinition, event: GatewayEvent, sopHash: string, now: number): RunRecord {
+  return {
+    run_id: newRunId(now),
+    sop_name: sop.name,
+    status: 'running',
+    current_step: 1,
+    total_steps: sop.steps.length,
+    trigger_event: { source: event.source, topic: event.topic ?? null, payload: event.payload ?? null, timestamp: event.timestamp },
+    started_at: isoTime(now),
+    completed_at: null,
+    waiting_since: null,
+    step_results: [],
+    reason: null,
+    sop_hash: sopHash,
+    phase: null,
+    approved: false,
+    attempt: 0,
+  };
 }
 
 /** The run object of DESIGN.md §5, copied, without the store's bookkeeping. */

@@ -1,0 +1,94 @@
+// The runs the engine holds in memory: active ones by id and counted per SOP, finished
+// ones until their last change is written, when each SOP last finished (cooldowns) and
+// how many finished runs the store keeps (maxFinishedRuns).
+import type { RunStore } from '../store/run-store.js';
+import type { RunState, Tx } from './run-state.js';
+import { TERMINAL, type ActionResult } from './types.js';
+
+export class ActiveRuns {
+  private readonly active = new Map<string, RunState>();
+  /** Finished runs whose last change is not written yet: reads must not go stale. */
+  private readonly unflushed = new Map<string, RunState>();
+  private readonly activeBySop = new Map<string, number>();
+  private readonly lastFinished = new Map<string, number>();
+  private finishedCount = 0;
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly maxFinishedRuns: number,
+  ) {}
+
+  /** Reads what the store remembers of finished runs (at start, before any run is restored). */
+  load(): void {
+    for (const [name, ms] of this.store.lastFinished()) this.lastFinished.set(name, ms);
+    this.finishedCount = this.store.countFinished();
+  }
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  values(): IterableIterator<RunState> {
+    return this.active.values();
+  }
+
+  get(runId: string): RunState | undefined {
+    return this.active.get(runId);
+  }
+
+  has(runId: string): boolean {
+    return this.active.has(runId);
+  }
+
+  /** An active run, or a finished one whose last change is not written yet. */
+  inMemory(runId: string): RunState | undefined {
+    return this.active.get(runId) ?? this.unflushed.get(runId);
+  }
+
+  activeOf(sopName: string): number {
+    return this.activeBySop.get(sopName) ?? 0;
+  }
+
+  lastFinishedOf(sopName: string): number | undefined {
+    return this.lastFinished.get(sopName);
+  }
+
+  track(st: RunState): RunState {
+    this.active.set(st.record.run_id, st);
+    this.activeBySop.set(st.record.sop_name, (this.activeBySop.get(st.record.sop_name) ?? 0) + 1);
+    return st;
+  }
+
+  /**
+   * A run finished at `now`: it no longer counts as active, reads find it here until `tx` is
+   * written, and `tx` prunes the oldest finished runs beyond maxFinishedRuns.
+   */
+  finish(tx: Tx, st: RunState, now: number): void {
+    const rec = st.record;
+    this.lastFinished.set(rec.sop_name, now);
+    this.untrack(st);
+    this.unflushed.set(rec.run_id, st);
+    tx.after(() => this.unflushed.delete(rec.run_id));
+    this.finishedCount++;
+    if (this.finishedCount > this.maxFinishedRuns) {
+      tx.prune += this.finishedCount - this.maxFinishedRuns;
+      this.finishedCount = this.maxFinishedRuns;
+    }
+  }
+
+  /** Why an action on a run that is not active did nothing. */
+  notActive(runId: string): ActionResult {
+    const record = this.unflushed.get(runId)?.record ?? this.store.getRun(runId);
+    if (record !== null && TERMINAL.has(record.status)) {
+      return { ok: false, reason: 'finished', message: `run ${runId} is already ${record.status}` };
+    }
+    return { ok: false, reason: 'not_found', message: `no run ${runId}` };
+  }
+
+  private untrack(st: RunState): void {
+    this.active.delete(st.record.run_id);
+    const n = (this.activeBySop.get(st.record.sop_name) ?? 1) - 1;
+    if (n > 0) this.activeBySop.set(st.record.sop_name, n);
+    else this.activeBySop.delete(st.record.sop_name);
+  }
+}

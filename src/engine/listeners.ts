@@ -1,0 +1,30 @@
+// Who is told about runs (the daemon's run log and MQTT run topics, tests): each listener
+// hears every event once it is durable; one that throws is logged and the others still hear.
+import type { Logger } from '../log.js';
+import type { RunState } from './run-state.js';
+import type { RunEvent } from './types.js';
+import { errorMessage } from '../errors.js';
+
+export class RunListeners {
+  private readonly listeners = new Set<(event: RunEvent) => void>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Returns the function that removes the listener again. */
+  add(listener: (event: RunEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(kind: RunEvent['kind'], st: RunState, step?: RunEvent['step']): void {
+    if (this.listeners.size === 0) return;
+    const event: RunEvent = step === undefined ? { kind, run: st.toRun() } : { kind, run: st.toRun(), step };
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.log('error', `run event listener failed: ${errorMessage(err)}`);
+      }
+    }
+  }
+}
