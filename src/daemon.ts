@@ -99,6 +99,7 @@ export class Daemon {
       }
       this.broker?.publishRunEvent(e);
     });
+    this.engine.onExternalStepEnded((runId) => this.broker?.externalStepEnded(runId));
     this.engine.start();
 
     const token = await loadOrCreateToken(c);
@@ -131,6 +132,8 @@ export class Daemon {
           this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
       });
       mqtt = await this.broker.start();
+      // Step contexts are retained in memory: after a restart, those of restored runs again.
+      for (const event of this.engine.pendingExternalSteps()) this.broker.publishRunEvent(event);
     }
 
     this.cron = new CronSource({

@@ -68,6 +68,23 @@ export class Engine {
     return this.listeners.add(listener);
   }
 
+  /** Told, once it is durable, that a run's external step has its result: its `step` context is stale. */
+  onExternalStepEnded(listener: (runId: string) => void): () => void {
+    return this.listeners.addExternalEnded(listener);
+  }
+
+  /** The `step` events of the runs waiting for an external result now (announced again after a restart). */
+  pendingExternalSteps(): RunEvent[] {
+    const events: RunEvent[] = [];
+    for (const st of this.runs.values()) {
+      const step = st.step();
+      if (st.record.phase !== 'external' || step === undefined) continue;
+      const run = st.toRun();
+      events.push({ kind: 'step', run, step: stepHandoff(st.sop, run, step) });
+    }
+    return events;
+  }
+
   /** Restores every non-terminal run after a restart or a crash. */
   start(): void {
     this.runs.load();
@@ -250,6 +267,7 @@ export class Engine {
     tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: isoTime(st.stepStartedAt ?? now), completed_at: isoTime(now) })]);
     tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
     tx.touch(st);
+    if (step.action === null) tx.after(() => this.listeners.externalStepEnded(rec.run_id));
     if (status === 'failed') {
       const policy = step.on_failure;
       if (policy.policy === 'retry' && rec.attempt < policy.retries) {

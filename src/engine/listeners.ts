@@ -7,6 +7,7 @@ import { errorMessage } from '../errors.js';
 
 export class RunListeners {
   private readonly listeners = new Set<(event: RunEvent) => void>();
+  private readonly externalEnded = new Set<(runId: string) => void>();
 
   constructor(private readonly log: Logger) {}
 
@@ -14,6 +15,22 @@ export class RunListeners {
   add(listener: (event: RunEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Told when a run's external step is over (its result is in); not a run event of its own. */
+  addExternalEnded(listener: (runId: string) => void): () => void {
+    this.externalEnded.add(listener);
+    return () => this.externalEnded.delete(listener);
+  }
+
+  externalStepEnded(runId: string): void {
+    for (const listener of this.externalEnded) {
+      try {
+        listener(runId);
+      } catch (err) {
+        this.log.log('error', `external step listener failed: ${errorMessage(err)}`);
+      }
+    }
   }
 
   emit(kind: RunEvent['kind'], st: RunState, step?: RunEvent['step']): void {

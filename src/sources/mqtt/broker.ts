@@ -53,6 +53,11 @@ export interface BrokerStats {
   errors: number;
 }
 
+/** The part of aedes' `persistence` (set at creation, absent from its types) that keeps retained messages. */
+interface RetainedStore {
+  storeRetained(packet: PublishPacket): Promise<void>;
+}
+
 /** An error this module raised on purpose (already logged and counted). */
 class Refusal extends Error {}
 
@@ -63,6 +68,8 @@ export class EmbeddedBroker {
   private readonly topics: GatewayTopics;
   private readonly access: Access;
   private readonly subscribers: RunEventSubscribers;
+  /** Runs whose external step context is retained on <prefix>/runs/<id>/step. */
+  private readonly retainedSteps = new Set<string>();
   private readonly log: Logger;
   private readonly counts: Omit<BrokerStats, 'refusedConnections'> = {
     messagesIn: 0, eventsEmitted: 0, results: 0, authFailures: 0, denied: 0, dropped: 0, errors: 0,
@@ -141,10 +148,24 @@ export class EmbeddedBroker {
   /** Publishes a run event as JSON on <prefix>/runs/<run_id>/<kind>, QoS 0, not retained. */
   publishRunEvent(event: RunEvent): void {
     const aedes = this.aedes;
-    if (aedes === null || !this.subscribers.wants(event.kind)) return;
+    if (aedes === null) return;
+    // A step context is retained even with nobody listening yet; any later event of the run ends it.
+    if (event.kind === 'step') this.retainedSteps.add(event.run.run_id);
+    else if (this.retainedSteps.has(event.run.run_id)) this.externalStepEnded(event.run.run_id);
+    if (event.kind !== 'step' && !this.subscribers.wants(event.kind)) return;
     aedes.publish(runEventPacket(this.topics, event), (err) => {
       if (err) this.fail(`run event ${event.kind} for ${event.run.run_id}: ${err.message}`);
     });
+  }
+
+  /** Drops a run's retained step context once its result is in; nothing is sent to anyone. */
+  externalStepEnded(runId: string): void {
+    const aedes = this.aedes;
+    if (aedes === null || !this.retainedSteps.delete(runId)) return;
+    const empty: PublishPacket = { cmd: 'publish', topic: this.topics.runEvent(runId, 'step'), payload: Buffer.alloc(0), qos: 0, retain: true, dup: false };
+    // An empty retained payload deletes the retained message (MQTT 3.1.1 §3.3.1.3); stored
+    // directly, so subscribers do not receive an empty `step` message.
+    (aedes as unknown as { persistence: RetainedStore }).persistence.storeRetained(empty).catch((err: unknown) => this.fail(`retained step of run ${runId}: ${errorMessage(err)}`));
   }
 
   /** A message from the gateway itself (the mqtt_publish tool); never comes back as an event. */

@@ -54,15 +54,19 @@ export class RunEventSubscribers {
   }
 }
 
-/** The PUBLISH for a run event: the run object, or `{run, step}` for an external step's context. */
+/**
+ * The PUBLISH for a run event: the run object, or `{run, step}` for an external step's
+ * context, which is retained: an agent that subscribes later (or after a restart of either
+ * side) still learns of a step that waits for it.
+ */
 export function runEventPacket(topics: GatewayTopics, event: RunEvent): PublishPacket {
-  const body = event.kind === 'step' ? { run: event.run, step: event.step ?? null } : event.run;
+  const step = event.kind === 'step';
   return {
     cmd: 'publish',
     topic: topics.runEvent(event.run.run_id, event.kind),
-    payload: Buffer.from(JSON.stringify(body), 'utf8'),
+    payload: Buffer.from(JSON.stringify(step ? { run: event.run, step: event.step ?? null } : event.run), 'utf8'),
     qos: 0,
-    retain: false,
+    retain: step,
     dup: false,
   };
 }

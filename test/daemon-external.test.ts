@@ -1,0 +1,105 @@
+// External steps over MQTT: the step context is retained, so an agent that subscribes late,
+// or after a restart of the gateway, still learns which step waits for it.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import mqtt from 'mqtt';
+import { buildConfig } from '../src/config/config.js';
+import { Daemon } from '../src/daemon.js';
+import { memoryLogger } from '../src/log.js';
+import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { removeTree } from './helpers/workspace.js';
+
+const HANDOFF_TOML = `[sop]
+name = "handoff"
+description = "Two steps an agent carries out"
+execution_mode = "auto"
+max_concurrent = 10
+
+[[triggers]]
+type = "manual"
+`;
+const HANDOFF_MD = '# Handoff\n\n## Steps\n\n1. **Inspect** — Look at the pump.\n2. **Report** — Say what you saw.\n';
+
+interface Seen {
+  topic: string;
+  retain: boolean;
+  body: { run: { run_id: string }; step: { step_number: number; title: string } } | null;
+}
+
+/** What a client that subscribes now receives on `filter` within `ms`: retained messages come at once. */
+async function lateSubscriber(port: number, filter: string, ms = 300): Promise<Seen[]> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+  const seen: Seen[] = [];
+  client.on('message', (topic, payload, packet) => {
+    seen.push({ topic, retain: packet.retain, body: payload.length === 0 ? null : JSON.parse(payload.toString('utf8')) });
+  });
+  await client.subscribeAsync(filter);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await client.endAsync();
+  return seen;
+}
+
+let h: DaemonHarness;
+before(async () => {
+  h = await startDaemon({ 'sops/handoff/SOP.toml': HANDOFF_TOML, 'sops/handoff/SOP.md': HANDOFF_MD });
+});
+after(async () => {
+  await h.daemon.stop();
+  await removeTree(h.root);
+});
+
+describe('external steps over MQTT', () => {
+  test('the waiting step is retained until its result is in; the next step replaces it', async () => {
+    const id = (await h.api('POST', '/api/sops/handoff/execute')).body.run_id as string;
+    const port = h.listening.mqtt!.port;
+    const first = await lateSubscriber(port, `sopgate/runs/${id}/step`);
+    assert.equal(first.length, 1, 'the step context reaches a client that subscribed after it was sent');
+    assert.equal(first[0]!.retain, true);
+    assert.equal(first[0]!.body?.step.step_number, 1);
+    assert.equal(first[0]!.body?.step.title, 'Inspect');
+
+    assert.equal((await h.api('POST', `/api/runs/${id}/advance`, '{"status": "completed", "output": "fine"}')).status, 200);
+    const second = await lateSubscriber(port, `sopgate/runs/${id}/step`);
+    assert.deepEqual(second.map((m) => m.body?.step.step_number), [2]);
+
+    // Watching while the last result comes in: the retained context goes without a message.
+    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+    const live: Buffer[] = [];
+    try {
+      watcher.on('message', (_topic, payload, packet) => packet.retain || live.push(payload));
+      await watcher.subscribeAsync(`sopgate/runs/${id}/step`);
+      assert.equal((await h.api('POST', `/api/runs/${id}/advance`, '{"status": "completed", "output": "reported"}')).status, 200);
+      assert.equal((await h.api('GET', `/api/runs/${id}`)).body.status, 'completed');
+      assert.deepEqual(await lateSubscriber(port, `sopgate/runs/${id}/step`), [], 'nothing retained once the run has no external step waiting');
+    } finally {
+      await watcher.endAsync();
+    }
+    assert.deepEqual(live, [], 'no empty step message reached the subscriber');
+  });
+
+  test('a cancelled run leaves no step context behind', async () => {
+    const id = (await h.api('POST', '/api/sops/handoff/execute')).body.run_id as string;
+    assert.equal((await lateSubscriber(h.listening.mqtt!.port, `sopgate/runs/${id}/step`)).length, 1);
+    assert.equal((await h.api('POST', `/api/runs/${id}/cancel`)).status, 200);
+    assert.deepEqual(await lateSubscriber(h.listening.mqtt!.port, `sopgate/runs/${id}/step`), []);
+  });
+
+  test('after a restart the restored run\'s step context is retained again', async () => {
+    const id = (await h.api('POST', '/api/sops/handoff/execute')).body.run_id as string;
+    await h.daemon.stop();
+    const configFile = join(h.root, 'sopgate.toml');
+    const built = buildConfig(await readFile(configFile, 'utf8'), configFile, h.root);
+    if (!built.ok) throw new Error(JSON.stringify(built.errors));
+    const daemon = new Daemon({ config: built.config, logger: memoryLogger() });
+    const listening = await daemon.start();
+    h.daemon = daemon;
+    const seen = await lateSubscriber(listening.mqtt!.port, 'sopgate/runs/+/step');
+    assert.deepEqual(
+      seen.map((m) => [m.body?.run.run_id, m.body?.step.step_number]),
+      [[id, 1]],
+      'only the run still waiting; the finished and cancelled runs have none',
+    );
+  });
+});
