@@ -15,7 +15,7 @@ export function createLogger(
   options: { level?: LogLevel; write?: (line: string) => void; component?: string } = {},
 ): Logger {
   const min = ORDER[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
+  const write = options.write ?? stdoutLines();
   const make = (component: string): Logger => ({
     log(level, message) {
       if (ORDER[level] < min) return;
@@ -26,6 +26,40 @@ export function createLogger(
     child: (name) => make(name),
   });
   return make(options.component ?? 'sopgate');
+}
+
+/**
+ * Lines logged in one turn of the event loop, written to `sink` in one piece when the turn
+ * ends: a busy gateway logs a line per run, and a write(2) per line was a visible share of
+ * its CPU. `flush` writes what is pending at once.
+ */
+export function batchedLines(sink: (text: string) => void, schedule: (fn: () => void) => void = setImmediate): ((line: string) => void) & { flush(): void } {
+  let pending = '';
+  const flush = () => {
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    sink(text);
+  };
+  return Object.assign(
+    (line: string) => {
+      if (pending === '') schedule(flush);
+      pending += `${line}\n`;
+    },
+    { flush },
+  );
+}
+
+let stdout: ((line: string) => void) | undefined;
+
+/** The daemon's stdout, batched per turn; whatever is pending still goes out when the process exits. */
+function stdoutLines(): (line: string) => void {
+  if (stdout === undefined) {
+    const lines = batchedLines((text) => void process.stdout.write(text));
+    process.on('exit', lines.flush);
+    stdout = lines;
+  }
+  return stdout;
 }
 
 /** A logger that keeps lines in memory, for tests. */
