@@ -160,6 +160,19 @@ describe('durable before told (synchronous = "full")', () => {
     h.store.close();
   });
 
+  test('a flood in the very first commit syncs at once while the WAL is still being opened', async () => {
+    const h = heldStore('first-flood');
+    const queue = new CommitQueue(h.store, memoryLogger());
+    const told: string[] = [];
+    for (let i = 0; i < 1_001; i++) void queue.commit(h.tx(`t${i}`, told));
+    queue.flush();
+    assert.equal(told.length, 1_001, 'told after a synchronous fdatasync, before the first asynchronous one began');
+    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    h.release();
+    assert.equal(told.length, 1_001, 'nobody is told twice');
+    h.store.close();
+  });
+
   test('a failed fdatasync tells the callers, not the listeners', async () => {
     const file = `${dir}/failing.db`;
     const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => done(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))));

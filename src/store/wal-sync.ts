@@ -83,9 +83,12 @@ export class WalSync {
     };
     if (this.fd !== null) return this.syncFile(this.fd, finish);
     // First sync: open the WAL (SQLite created it with the first write) and make its directory entry durable.
-    open(`${this.dbFile}-wal`, 'r', (err, fd) => {
+    open(`${this.dbFile}-wal`, 'r', (err, opened) => {
       if (err !== null) return finish(err);
-      this.fd = fd;
+      // `now` may have opened it meanwhile: keep one descriptor.
+      if (this.fd === null) this.fd = opened;
+      else close(opened, () => {});
+      const fd = this.fd;
       open(dirname(this.dbFile), 'r', (dirErr, dir) => {
         if (dirErr !== null) return finish(dirErr);
         fsync(dir, (syncErr) => close(dir, () => (syncErr !== null ? finish(syncErr) : this.syncFile(fd, finish))));
