@@ -148,11 +148,12 @@ export class Daemon {
     this.cron.start();
     this.loopDelay.enable();
 
-    // After everything listens: the parse cache's write need not delay the gateway's start.
+    // State changes (run starts and finished steps) measure how busy the database is.
     this.checkpointer.startWhenBusy(() => {
       const s = this.engine.stats();
       return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
     });
+    // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
     log.log(
       'info',

@@ -145,13 +145,13 @@ export class EmbeddedBroker {
     await closed;
   }
 
-  /** Publishes a run event as JSON on <prefix>/runs/<run_id>/<kind>, QoS 0, not retained. */
+  /** Publishes a run event as JSON on <prefix>/runs/<run_id>/<kind>, QoS 0; only `step` is retained. */
   publishRunEvent(event: RunEvent): void {
     const aedes = this.aedes;
     if (aedes === null) return;
     // A step context is retained even with nobody listening yet; any later event of the run ends it.
     if (event.kind === 'step') this.retainedSteps.add(event.run.run_id);
-    else if (this.retainedSteps.has(event.run.run_id)) this.externalStepEnded(event.run.run_id);
+    else this.externalStepEnded(event.run.run_id);
     if (event.kind !== 'step' && !this.subscribers.wants(event.kind)) return;
     aedes.publish(runEventPacket(this.topics, event), (err) => {
       if (err) this.fail(`run event ${event.kind} for ${event.run.run_id}: ${err.message}`);
