@@ -13,35 +13,36 @@ export class RunListeners {
 
   /** Returns the function that removes the listener again. */
   add(listener: (event: RunEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return subscribe(this.listeners, listener);
   }
 
   /** Told when a run's external step is over (its result is in); not a run event of its own. */
   addExternalEnded(listener: (runId: string) => void): () => void {
-    this.externalEnded.add(listener);
-    return () => this.externalEnded.delete(listener);
+    return subscribe(this.externalEnded, listener);
   }
 
   externalStepEnded(runId: string): void {
-    for (const listener of this.externalEnded) {
-      try {
-        listener(runId);
-      } catch (err) {
-        this.log.log('error', `external step listener failed: ${errorMessage(err)}`);
-      }
-    }
+    this.tell(this.externalEnded, runId, 'external step');
   }
 
   emit(kind: RunEvent['kind'], st: RunState, step?: RunEvent['step']): void {
     if (this.listeners.size === 0) return;
     const event: RunEvent = step === undefined ? { kind, run: st.toRun() } : { kind, run: st.toRun(), step };
-    for (const listener of this.listeners) {
+    this.tell(this.listeners, event, 'run event');
+  }
+
+  private tell<T>(listeners: Set<(value: T) => void>, value: T, what: string): void {
+    for (const listener of listeners) {
       try {
-        listener(event);
+        listener(value);
       } catch (err) {
-        this.log.log('error', `run event listener failed: ${errorMessage(err)}`);
+        this.log.log('error', `${what} listener failed: ${errorMessage(err)}`);
       }
     }
   }
+}
+
+function subscribe<T>(listeners: Set<T>, listener: T): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
