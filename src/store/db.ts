@@ -41,12 +41,15 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // Some file systems (network mounts) cannot hold a WAL; SQLite then keeps its rollback journal.
+    const wal = db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+    const full = options.synchronous === 'full' && file !== ':memory:';
+    // FULL is kept by a WalSync only where there is a WAL to sync; without one, by SQLite itself.
+    db.pragma(`synchronous = ${full && !wal ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
     migrate(db);
-    if (options.synchronous === 'full' && file !== ':memory:') walSyncs.set(db, new WalSync(file));
+    if (full && wal) walSyncs.set(db, new WalSync(file));
   } catch (err) {
     db.close();
     throw err;
