@@ -34,6 +34,12 @@ async function sopgate(...args: string[]): Promise<{ code: number; stdout: strin
 }
 
 describe('the bundle', () => {
+  test('is ASCII, so that V8 keeps its source one byte per character', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(bundle, 'latin1');
+    assert.equal(/[^\x00-\x7f]/.test(text), false);
+  });
+
   test('the example workspace validates clean', async () => {
     const r = await sopgate('validate', '--json', '--config', examples);
     assert.equal(r.code, 0, r.stdout + r.stderr);

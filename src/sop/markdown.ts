@@ -242,7 +242,7 @@ export function parseSteps(text: string, file: string): ParsedSteps {
       const lead = first.children[0];
       if (lead?.type === 'strong') {
         draft.step.title = plainText(lead).trim();
-        addPiece(draft, paragraphLines(end(lead), end(first)).trim().replace(/^[—–-]\s*/, ''));
+        addPiece(draft, paragraphLines(end(lead), end(first)).trim().replace(/^[\u2014\u2013-]\s*/, ''));
       } else {
         // No bold title: the first line of the paragraph is the title (as written,
         // markup kept) and its other lines start the body, as a line reader would.
