@@ -67,7 +67,7 @@ const SECTIONS = {
     catch_up: oneOf(['skip', 'once'] as const, 'skip'),
   },
   store: {
-    /** "full" survives a power cut (an fsync per group commit); "normal" survives a crash of the process. */
+    /** "full" survives a power cut (the WAL is fdatasynced off the event loop before anything is told); "normal" survives a crash of the process. */
     synchronous: oneOf(['full', 'normal'] as const, 'full'),
   },
 };
