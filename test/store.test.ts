@@ -128,7 +128,6 @@ describe('durable before told (synchronous = "full")', () => {
     void queue.commit(h.tx('a', told));
     queue.flush();
     assert.equal(h.store.ledger().length, 1, 'written at once');
-    // The first sync opens the WAL and syncs its directory before the held fdatasync.
     for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(h.held.length, 1);
     void queue.commit(h.tx('b', told));
@@ -160,13 +159,13 @@ describe('durable before told (synchronous = "full")', () => {
     h.store.close();
   });
 
-  test('a flood in the very first commit syncs at once while the WAL is still being opened', async () => {
+  test('a flood in the very first commit syncs at once, beside the first asynchronous fdatasync', async () => {
     const h = heldStore('first-flood');
     const queue = new CommitQueue(h.store, memoryLogger());
     const told: string[] = [];
     for (let i = 0; i < 1_001; i++) void queue.commit(h.tx(`t${i}`, told));
     queue.flush();
-    assert.equal(told.length, 1_001, 'told after a synchronous fdatasync, before the first asynchronous one began');
+    assert.equal(told.length, 1_001, 'told after a synchronous fdatasync, before the asynchronous one returned');
     for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     h.release();
     assert.equal(told.length, 1_001, 'nobody is told twice');

@@ -10,7 +10,7 @@
 // flight at a time; every write made meanwhile is covered by the next one. Under a flood
 // the caller syncs `now`, on the event loop: that holds the sockets unread as FULL did, so
 // that changes waiting for the disk cannot pile up in memory faster than it takes them.
-import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, open, openSync } from 'node:fs';
+import { close, closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 type Done = (err: Error | null) => void;
@@ -40,17 +40,7 @@ export class WalSync {
     const done = [...this.inFlight.splice(0), ...this.waiting.splice(0)];
     let error: Error | null = null;
     try {
-      if (this.fd === null) {
-        const fd = openSync(`${this.dbFile}-wal`, 'r');
-        const dir = openSync(dirname(this.dbFile), 'r');
-        try {
-          fsyncSync(dir);
-        } finally {
-          closeSync(dir);
-        }
-        this.fd = fd;
-      }
-      fdatasyncSync(this.fd);
+      fdatasyncSync(this.wal());
     } catch (err) {
       error = err as Error;
     }
@@ -81,18 +71,33 @@ export class WalSync {
       for (const done of batch.splice(0)) done(err);
       if (this.waiting.length > 0) this.start();
     };
-    if (this.fd !== null) return this.syncFile(this.fd, finish);
-    // First sync: open the WAL (SQLite created it with the first write) and make its directory entry durable.
-    open(`${this.dbFile}-wal`, 'r', (err, opened) => {
-      if (err !== null) return finish(err);
-      // `now` may have opened it meanwhile: keep one descriptor.
-      if (this.fd === null) this.fd = opened;
-      else close(opened, () => {});
-      const fd = this.fd;
-      open(dirname(this.dbFile), 'r', (dirErr, dir) => {
-        if (dirErr !== null) return finish(dirErr);
-        fsync(dir, (syncErr) => close(dir, () => (syncErr !== null ? finish(syncErr) : this.syncFile(fd, finish))));
-      });
-    });
+    let fd: number;
+    try {
+      fd = this.wal();
+    } catch (err) {
+      return finish(err as Error);
+    }
+    this.syncFile(fd, finish);
+  }
+
+  /**
+   * The WAL's descriptor. The first call opens it (SQLite created it with the first write)
+   * and makes its directory entry durable, once per process, on this thread.
+   */
+  private wal(): number {
+    if (this.fd !== null) return this.fd;
+    const fd = openSync(`${this.dbFile}-wal`, 'r');
+    try {
+      const dir = openSync(dirname(this.dbFile), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    return (this.fd = fd);
   }
 }
