@@ -14,6 +14,7 @@ import { loadOrCreateToken } from './http/token.js';
 import type { Logger } from './log.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
+import { holdYoungGeneration } from './daemon/young-gen.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
 import { Checkpointer } from './store/checkpointer.js';
@@ -72,6 +73,7 @@ export class Daemon {
   async start(): Promise<Listening> {
     const c = this.config;
     const log = this.log.child('daemon');
+    const releaseYoungGeneration = holdYoungGeneration();
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous });
@@ -155,6 +157,7 @@ export class Daemon {
     });
     // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
+    releaseYoungGeneration();
     log.log(
       'info',
       `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +
