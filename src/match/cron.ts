@@ -58,7 +58,19 @@ export function compileCron(
     cron.stop();
     return { ok: false, error: `cron expression "${cronKey(expression)}" never fires` };
   }
+  dropUnusedYears(cron);
   return { ok: true, cron };
+}
+
+/**
+ * croner 11 fills a 10,000-entry table of allowed years (80 KB) for every pattern and
+ * consults it only when the year field is not "*" (`starYear`). A gateway keeps one job per
+ * schedule for its whole life, so the table goes when it is never read. Anything else
+ * (another croner shape) is left as it is.
+ */
+function dropUnusedYears(cron: Cron): void {
+  const pattern = (cron as unknown as { _states?: { pattern?: { starYear?: unknown; year?: unknown } } })._states?.pattern;
+  if (pattern?.starYear === true && Array.isArray(pattern.year)) pattern.year = [];
 }
 
 function cronMessage(err: unknown): string {
