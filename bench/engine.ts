@@ -2,8 +2,11 @@
 //
 // Run starts per second (auto SOP, one external step: start + persist), runs completed
 // per second for a 3-step `log` SOP, each with SQLite synchronous=NORMAL and FULL, on a
-// real database file in a temp folder.
-import { mkdtempSync, rmSync } from 'node:fs';
+// real database file in a temp folder. Then what one run costs the disk when runs arrive
+// one at a time (each start and finish its own commit, as at a steady low rate): WAL pages
+// written and CPU per run, keeping every finished run and at the default
+// max_finished_runs = 1000, where every run past it is pruned.
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -38,8 +41,8 @@ function sop(name: string, steps: Step[]): SopDefinition {
   };
 }
 
-function engineOn(dir: string, synchronous: Synchronous): { engine: Engine; store: RunStore } {
-  const store = RunStore.open(join(dir, `bench-${synchronous}.db`), { synchronous });
+function engineOn(dir: string, synchronous: Synchronous, maxFinishedRuns = 1_000_000, file = `bench-${synchronous}.db`): { engine: Engine; store: RunStore } {
+  const store = RunStore.open(join(dir, file), { synchronous });
   const engine = new Engine({
     store,
     clock: systemClock,
@@ -47,9 +50,9 @@ function engineOn(dir: string, synchronous: Synchronous): { engine: Engine; stor
     executors: { log: createLogExecutor({ clock: systemClock, logger: quiet }) },
     maxConcurrentTotal: 1_000_000,
     approvalTimeoutSecs: 0,
-    maxFinishedRuns: 1_000_000,
+    maxFinishedRuns,
   });
-  engine.setSops([sop('external', [step(1, false)]), sop('three-logs', [step(1, true), step(2, true), step(3, true)])]);
+  engine.setSops([sop('external', [step(1, false)]), sop('three-logs', [step(1, true), step(2, true), step(3, true)]), sop('one-log', [step(1, true)])]);
   engine.start();
   return { engine, store };
 }
@@ -90,6 +93,36 @@ async function measureCompleted(engine: Engine, count: number): Promise<number> 
   return count / ((performance.now() - t0) / 1000);
 }
 
+/** One run at a time, `count` of them, after `warm` more: WAL pages and CPU µs per run. */
+async function costPerRun(dir: string, maxFinishedRuns: number, warm: number, count: number): Promise<{ pages: number; cpuMicros: number }> {
+  const file = `one-at-a-time-${maxFinishedRuns}.db`;
+  const { engine, store } = engineOn(dir, 'normal', maxFinishedRuns, file);
+  const one = async () => {
+    const completed = new Promise<void>((resolve) => {
+      const off = engine.onEvent((e) => {
+        if (e.kind !== 'completed') return;
+        off();
+        resolve();
+      });
+    });
+    const r = await engine.startRun('one-log', event());
+    if (!r.ok) throw new Error(r.message);
+    await completed;
+  };
+  for (let i = 0; i < warm; i++) await one();
+  // Nothing checkpoints while measuring: the WAL's growth is what the runs wrote.
+  store.db.pragma('wal_checkpoint(TRUNCATE)');
+  store.db.pragma('wal_autocheckpoint = 0');
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < count; i++) await one();
+  const cpu = process.cpuUsage(cpu0);
+  const pageSize = store.db.pragma('page_size', { simple: true }) as number;
+  const walBytes = statSync(join(dir, `${file}-wal`)).size - 32; // the WAL header
+  engine.stop();
+  store.close();
+  return { pages: walBytes / (pageSize + 24) / count, cpuMicros: (cpu.user + cpu.system) / count };
+}
+
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {
@@ -115,6 +148,10 @@ async function main(): Promise<void> {
     const full = results.full!;
     console.log(`NORMAL/FULL      : starts ${(normal.starts / full.starts).toFixed(1)}×, completed runs ${(normal.completed / full.completed).toFixed(1)}×`);
     console.log(`≥ ${fmt(TARGET_STARTS)} run starts/s with NORMAL: ${normal.starts >= TARGET_STARTS ? 'yes' : 'no'}`);
+    const keepAll = await costPerRun(dir, 1_000_000, 1_500, 2_000);
+    const pruned = await costPerRun(dir, 1_000, 1_500, 2_000);
+    const perRun = (c: { pages: number; cpuMicros: number }) => `${c.pages.toFixed(1)} WAL pages, ${fmt(c.cpuMicros)} µs CPU`;
+    console.log(`one run at a time (1 log step): ${perRun(keepAll)} per run keeping every finished run; ${perRun(pruned)} at max_finished_runs = 1000 (pruning ${(pruned.pages / keepAll.pages).toFixed(2)}× the pages)`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { pruneBatch } from '../src/engine/active-runs.js';
 import type { StartResult } from '../src/engine/types.js';
 import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
@@ -386,6 +387,28 @@ describe('run ids and pruning', () => {
       const again = await h.engine.startRun('cool', manual());
       assert.ok(!again.ok);
       assert.equal(again.reason, 'cooldown');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('pruning goes a batch at a time: up to a sixteenth more runs are kept, then the oldest go at once', async () => {
+    assert.deepEqual([0, 3, 16, 64, 1000, 100_000].map(pruneBatch), [1, 1, 1, 4, 62, 64]);
+    const h = await fresh([sop('p', { steps: [builtin(1)] })], { maxFinishedRuns: 64 });
+    try {
+      const ids: string[] = [];
+      const runOne = async () => {
+        const r = await h.engine.startRun('p', manual());
+        assert.ok(r.ok);
+        ids.push(r.run.run_id);
+        await settle();
+      };
+      for (let i = 0; i < 67; i++) await runOne();
+      assert.equal(h.store.countFinished(), 67, 'three beyond the limit are kept until a batch of four is due');
+      await runOne();
+      assert.equal(h.store.countFinished(), 64, 'the fourth prunes the batch');
+      const kept = h.engine.listRuns({ limit: 1000 }).map((r) => r.run_id);
+      assert.deepEqual(kept, ids.slice(4).reverse(), 'the four oldest went');
     } finally {
       h.close();
     }
