@@ -459,6 +459,8 @@ interface Quantiles {
 
 interface Latency {
   sent: number;
+  /** The store during the measured seconds, from /metrics: commits and WAL fdatasyncs per second, mean sync. */
+  store: { commitsPerSec: number; syncsPerSec: number; meanSyncMs: number };
   /** Publish → `started`: the run is durable (the event goes out after its commit is on disk). */
   started: Quantiles;
   /** Publish → `completed`: its one step ran and that is durable too. */
@@ -485,14 +487,21 @@ async function latencyFlow(gw: Gateway, pub: MqttClient, seqBase: number): Promi
   await sub.subscribeAsync(['sopgate/runs/+/started', 'sopgate/runs/+/completed'], { qos: 0 });
   const total = LATENCY_RATE * LATENCY_SECS;
   const start = performance.now();
+  let before: { at: number; m: Map<string, number> } | null = null;
   for (let sent = 0; sent < warmup + total; await sleep(1)) {
     const due = Math.min(warmup + total, Math.floor(((performance.now() - start) * LATENCY_RATE) / 1000) + 1);
     await publishRange(pub, seqBase + sent, seqBase + due, (i) => reading(i, hotValue(i)));
     sent = due;
+    if (before === null && sent >= warmup) before = { at: performance.now(), m: await metrics(gw.http) };
   }
   await waitFor(() => samples.completed.length >= total, () => samples.completed.length, 3_000);
+  const after = await metrics(gw.http);
+  const secs = (performance.now() - before!.at) / 1000;
+  const delta = (name: string) => (after.get(name) ?? 0) - (before!.m.get(name) ?? 0);
+  const syncs = delta('sopgate_store_syncs_total');
+  const store = { commitsPerSec: delta('sopgate_store_commits_total') / secs, syncsPerSec: syncs / secs, meanSyncMs: syncs === 0 ? Number.NaN : (delta('sopgate_store_sync_seconds_sum') / syncs) * 1000 };
   await sub.endAsync(true);
-  return { sent: total, started: quantiles(samples.started), completed: quantiles(samples.completed) };
+  return { sent: total, store, started: quantiles(samples.started), completed: quantiles(samples.completed) };
 }
 
 /**
@@ -661,6 +670,10 @@ async function main(): Promise<void> {
   }
   console.log(`  GET /metrics with ${fmt(2 * flow1.matching)} runs stored: ${fmt(median(scrapes), 1)} ms`);
   console.log(`  this disk's fdatasync (8 KiB appends, ${fmt(disk.received)} in a row): p50 ${fmt(disk.p50, 2)} ms, p99 ${fmt(disk.p99, 2)} ms, max ${fmt(disk.max, 2)} ms`);
+  console.log(
+    `  during the latency run: ${fmt(lat.store.commitsPerSec)} commits/s, ${fmt(lat.store.syncsPerSec)} WAL fdatasyncs/s of ${fmt(lat.store.meanSyncMs, 2)} ms on average ` +
+      `(the disk busy syncing ${fmt(((lat.store.syncsPerSec * lat.store.meanSyncMs) / 1000) * 100)}% of the time: a run waits for the sync in flight, then its own)`,
+  );
   for (const [name, q] of [['started', lat.started], ['completed', lat.completed]] as const) {
     console.log(`  latency to ${name}: ${fmt(q.received)} of ${fmt(lat.sent)} events, p90 ${fmt(q.p90, 2)} ms, max ${fmt(q.max, 2)} ms, ${fmt(q.over10)} over 10 ms`);
   }

@@ -227,6 +227,7 @@ export class Daemon {
 
   private metrics(): string {
     const stats = this.engine.stats();
+    const sync = this.store.sync?.takeStats() ?? { syncs: 0, seconds: 0, maxSeconds: 0 };
     const metrics: Metric[] = [
       { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.events) },
       { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.matches }] },
@@ -245,6 +246,20 @@ export class Daemon {
         help: 'Finished steps, by tool.',
         type: 'counter',
         samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.count })),
+      },
+      { name: 'sopgate_store_commits_total', help: 'Transactions written to the database (one holds every state change of one event-loop turn).', type: 'counter', samples: [{ value: stats.commits }] },
+      {
+        name: 'sopgate_store_syncs_total',
+        help: 'fdatasyncs of the WAL with [store] synchronous = "full"; each covers every commit written before it began.',
+        type: 'counter',
+        samples: [{ value: sync.syncs }],
+      },
+      { name: 'sopgate_store_sync_seconds_sum', help: 'Total time the WAL fdatasyncs took.', type: 'counter', samples: [{ value: sync.seconds }] },
+      {
+        name: 'sopgate_store_sync_seconds_max',
+        help: 'Slowest WAL fdatasync since the previous scrape: a disk or SD card that starts to fail shows here first.',
+        type: 'gauge',
+        samples: [{ value: sync.maxSeconds }],
       },
       { name: 'sopgate_broker_clients', help: 'Clients connected to the embedded broker.', type: 'gauge', samples: [{ value: this.broker?.clients() ?? 0 }] },
       { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },

@@ -202,11 +202,20 @@ describe('daemon', () => {
     assert.match(metrics, /^sopgate_runs_finished_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^sopgate_broker_clients [1-9]/m);
     assert.match(metrics, /^sopgate_event_loop_delay_seconds\{quantile="0\.99"\} \d/m);
+    // synchronous = "full" (the default): commits made durable by fdatasyncs of the WAL, timed.
+    const value = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value(metrics, 'sopgate_store_commits_total') >= 1);
+    const syncs = value(metrics, 'sopgate_store_syncs_total');
+    assert.ok(syncs >= 1, `${syncs} syncs`);
+    assert.ok(value(metrics, 'sopgate_store_sync_seconds_sum') > 0);
+    assert.ok(value(metrics, 'sopgate_store_sync_seconds_max') > 0, 'the slowest sync so far');
     // An idle loop is not late: the sampling timer's own 10 ms interval is not reported as delay.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const idle = await (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
     const p50 = Number(/^sopgate_event_loop_delay_seconds\{quantile="0\.5"\} (\S+)$/m.exec(idle)?.[1]);
     assert.ok(p50 >= 0 && p50 < 0.005, `idle p50 ${p50} s`);
+    // The slowest sync is per scrape: none since the previous one reads 0.
+    if (value(idle, 'sopgate_store_syncs_total') === syncs) assert.equal(value(idle, 'sopgate_store_sync_seconds_max'), 0);
   });
 
   test('a CLI pointed at no daemon says so in one line and exits 1', async () => {

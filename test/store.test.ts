@@ -139,6 +139,11 @@ describe('durable before told (synchronous = "full")', () => {
     assert.equal(h.held.length, 1, 'one fdatasync for both');
     h.release();
     assert.deepEqual(told, ['a', 'b', 'c']);
+    assert.equal(queue.written, 2, 'two transactions');
+    const stats = h.store.sync!.takeStats();
+    assert.equal(stats.syncs, 2, 'two fdatasyncs for three changes');
+    assert.ok(stats.maxSeconds > 0 && stats.maxSeconds <= stats.seconds, `slowest ${stats.maxSeconds} s of ${stats.seconds} s`);
+    assert.deepEqual(h.store.sync!.takeStats(), { ...stats, maxSeconds: 0 }, 'the slowest starts over; the totals do not');
     h.store.close();
   });
 

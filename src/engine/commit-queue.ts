@@ -17,6 +17,8 @@ export class CommitQueue {
   private pending: Tx[] = [];
   private scheduled = false;
   private unsynced = 0;
+  /** Transactions written (each holds every state change of one turn), for /metrics. */
+  written = 0;
 
   constructor(
     private readonly store: RunStore,
@@ -52,6 +54,7 @@ export class CommitQueue {
           if (tx.prune > 0) store.pruneFinished(tx.prune);
         }
       });
+      this.written++;
     } catch (err) {
       // The database refused (disk full, I/O error): nobody is told the change happened.
       this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${errorMessage(err)}`);

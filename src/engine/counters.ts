@@ -8,6 +8,8 @@ export interface EngineStats {
   refusals: Record<string, number>;
   /** Finished steps by tool ("external" for reported steps): how many, and their total duration. */
   steps: Record<string, { count: number; seconds: number }>;
+  /** Transactions written: every state change of one turn of the event loop goes in one. */
+  commits: number;
 }
 
 export class EngineCounters {

@@ -209,6 +209,7 @@ export class Engine {
       active: this.runs.size,
       activeByStatus: { running: this.runs.size - waiting, waiting_approval: waiting },
       refusals: Object.fromEntries(this.refusals.totals),
+      commits: this.commits.written,
       ...this.counters.snapshot(),
     };
   }

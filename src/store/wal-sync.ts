@@ -16,12 +16,21 @@ import { dirname } from 'node:path';
 type Done = (err: Error | null) => void;
 type SyncFile = (fd: number, done: (err: Error | null) => void) => void;
 
+/** For /metrics: how many fdatasyncs, and how long they took. */
+export interface SyncStats {
+  syncs: number;
+  seconds: number;
+  /** The slowest since the previous `takeStats`. */
+  maxSeconds: number;
+}
+
 export class WalSync {
   private fd: number | null = null;
   private waiting: Done[] = [];
   /** Covered by the fdatasync in flight; `now` may take them over. */
   private inFlight: Done[] = [];
   private syncing = false;
+  private readonly figures: SyncStats = { syncs: 0, seconds: 0, maxSeconds: 0 };
 
   constructor(
     private readonly dbFile: string,
@@ -40,11 +49,24 @@ export class WalSync {
     const done = [...this.inFlight.splice(0), ...this.waiting.splice(0)];
     let error: Error | null = null;
     try {
-      fdatasyncSync(this.wal());
+      const fd = this.wal();
+      const t0 = performance.now();
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        this.count(t0);
+      }
     } catch (err) {
       error = err as Error;
     }
     for (const d of done) d(error);
+  }
+
+  /** Syncs so far and their durations; the slowest starts over from here. */
+  takeStats(): SyncStats {
+    const out = { ...this.figures };
+    this.figures.maxSeconds = 0;
+    return out;
   }
 
   /** Promise form of `afterDurable`. */
@@ -77,7 +99,18 @@ export class WalSync {
     } catch (err) {
       return finish(err as Error);
     }
-    this.syncFile(fd, finish);
+    const t0 = performance.now();
+    this.syncFile(fd, (err) => {
+      this.count(t0);
+      finish(err);
+    });
+  }
+
+  private count(since: number): void {
+    const seconds = (performance.now() - since) / 1000;
+    this.figures.syncs++;
+    this.figures.seconds += seconds;
+    this.figures.maxSeconds = Math.max(this.figures.maxSeconds, seconds);
   }
 
   /**
