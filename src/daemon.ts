@@ -14,6 +14,7 @@ import { loadOrCreateToken } from './http/token.js';
 import type { Logger } from './log.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
+import { IdleGc } from './daemon/idle-gc.js';
 import { holdYoungGeneration } from './daemon/young-gen.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
@@ -51,6 +52,7 @@ export class Daemon {
   private readonly clock: Clock;
   private store!: RunStore;
   private checkpointer!: Checkpointer;
+  private idleGc: IdleGc | null = null;
   private engine!: Engine;
   private http!: HttpApi;
   private broker: EmbeddedBroker | null = null;
@@ -151,10 +153,9 @@ export class Daemon {
     this.loopDelay.enable();
 
     // State changes (run starts and finished steps) measure how busy the database is.
-    this.checkpointer.startWhenBusy(() => {
-      const s = this.engine.stats();
-      return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
-    });
+    this.checkpointer.startWhenBusy(() => this.stateChanges());
+    this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.eventsReceived(), logger: this.log.child('daemon') });
+    this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
     releaseYoungGeneration();
@@ -172,6 +173,7 @@ export class Daemon {
       const log = this.log.child('daemon');
       log.log('info', 'stopping');
       this.loopDelay.disable();
+      this.idleGc?.stop();
       this.cron?.stop();
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
@@ -214,6 +216,17 @@ export class Daemon {
   }
 
   /** Every source hands its events here: match once, start every matched SOP. */
+  private stateChanges(): number {
+    const s = this.engine.stats();
+    return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
+  }
+
+  private eventsReceived(): number {
+    let n = 0;
+    for (const count of this.events.values()) n += count;
+    return n;
+  }
+
   private dispatch(event: GatewayEvent): void {
     this.events.set(event.source, (this.events.get(event.source) ?? 0) + 1);
     const names = this.set.matcher.match(event);

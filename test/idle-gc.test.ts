@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { fullGc, IdleGc } from '../src/daemon/idle-gc.js';
+import { memoryLogger } from '../src/log.js';
+
+const MB = 2 ** 20;
+
+/** An IdleGc over a pretend gateway: the test sets its activity and heap, and counts collections. */
+function rig(heapMb: number) {
+  const state = { activity: 0, heap: heapMb * MB, collections: 0, heapAfterGc: heapMb * MB };
+  const idle = new IdleGc({
+    activity: () => state.activity,
+    heapBytes: () => state.heap,
+    gc: () => {
+      state.collections++;
+      state.heap = state.heapAfterGc;
+    },
+    logger: memoryLogger(),
+  });
+  return { state, idle };
+}
+
+describe('full GC once the gateway is quiet after a burst', () => {
+  test('collects twice, a tick apart, once the heap grew and the gateway went quiet', () => {
+    const { state, idle } = rig(14);
+    state.activity += 100_000; // a burst
+    state.heap = 80 * MB;
+    assert.equal(idle.tick(), false, 'not while busy');
+    assert.equal(state.collections, 0);
+    state.heapAfterGc = 40 * MB;
+    assert.equal(idle.tick(), true, 'quiet now');
+    assert.equal(state.collections, 1);
+    state.heapAfterGc = 19 * MB;
+    assert.equal(idle.tick(), true, 'the second one');
+    assert.equal(state.collections, 2);
+    for (let i = 0; i < 5; i++) assert.equal(idle.tick(), false, 'nothing more while nothing grows');
+    state.heap = 19 * MB + 15 * MB;
+    assert.equal(idle.tick(), false, 'grown by less than 16 MB over the heap after the last trim');
+    state.heap = 19 * MB + 17 * MB;
+    assert.equal(idle.tick(), true, 'grown past it');
+  });
+
+  test('a trickle is quiet; activity in between puts the second collection off', () => {
+    const { state, idle } = rig(14);
+    state.heap = 60 * MB;
+    state.activity += 10; // a few runs per tick is quiet
+    assert.equal(idle.tick(), true);
+    state.activity += 500;
+    assert.equal(idle.tick(), false, 'busy again: no second collection');
+    assert.equal(state.collections, 1);
+    state.heap = 20 * MB;
+    assert.equal(idle.tick(), false, 'quiet, and the heap is small again');
+  });
+
+  test('fullGc hands back a function that runs a major GC', async () => {
+    const kinds: number[] = [];
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    fullGc()();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    observer.disconnect();
+    assert.ok(kinds.includes(constants.NODE_PERFORMANCE_GC_MAJOR), `GC kinds seen: ${kinds.join(', ')}`);
+  });
+});
