@@ -45,7 +45,9 @@ export class IdleGc {
   private secondDue = false;
 
   constructor(private readonly deps: IdleGcDeps) {
-    this.gc = deps.gc ?? fullGc();
+    // Fetched at the first trim: the context it comes from costs memory a quiet gateway never needs.
+    let gc = deps.gc ?? null;
+    this.gc = () => (gc ??= fullGc())();
     this.heapBytes = deps.heapBytes ?? (() => getHeapStatistics().total_heap_size);
     this.lastActivity = deps.activity();
     this.baseline = this.heapBytes();
