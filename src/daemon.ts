@@ -78,7 +78,7 @@ export class Daemon {
     const releaseYoungGeneration = holdYoungGeneration();
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
-    this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous });
+    this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
     this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'));
     const deps = { clock: this.clock, logger: this.log };
     this.engine = new Engine({

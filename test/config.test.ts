@@ -17,6 +17,7 @@ describe('gateway config', () => {
       max_concurrent_total: 5,
       approval_timeout_secs: 300,
       max_finished_runs: 1000,
+      max_ledger_entries: 100000,
     });
     assert.deepEqual({ ...c.http }, {
       listen: '127.0.0.1:8080',

@@ -7,7 +7,7 @@ import { CommitQueue } from '../src/engine/commit-queue.js';
 import { Tx } from '../src/engine/run-state.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { Checkpointer } from '../src/store/checkpointer.js';
-import { RunStore } from '../src/store/run-store.js';
+import { ledgerPruneBatch, RunStore } from '../src/store/run-store.js';
 import { memoryLogger } from '../src/log.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
@@ -100,6 +100,37 @@ describe('the checkpoint worker starts when the gateway gets busy', () => {
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
     await checkpointer.stop();
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
+    store.close();
+  });
+});
+
+describe('audit ledger retention', () => {
+  const entry = (detail: string) => ({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: 'engine', detail });
+
+  test('keeps max_ledger_entries, the oldest going a batch at a time, across a reopen', () => {
+    assert.deepEqual([1000, 16_000, 100_000, 10_000_000].map(ledgerPruneBatch), [62, 1000, 1024, 1024]);
+    const file = `${dir}/ledger.db`;
+    let store = RunStore.open(file, { maxLedgerEntries: 1000 });
+    for (let i = 0; i < 1061; i++) store.appendLedger(entry(`e${i}`));
+    assert.equal(store.ledger(undefined, 5000).length, 1061, 'a batch of 62 beyond the limit is not due yet');
+    store.appendLedger(entry('e1061'));
+    const kept = store.ledger(undefined, 5000).map((e) => e.detail);
+    assert.equal(kept.length, 1000);
+    assert.equal(kept[0], 'e1061', 'newest first');
+    assert.equal(kept.at(-1), 'e62', 'the 62 oldest went');
+    store.close();
+    store = RunStore.open(file, { maxLedgerEntries: 1000 });
+    for (let i = 1062; i < 1123; i++) store.appendLedger(entry(`e${i}`));
+    assert.equal(store.ledger(undefined, 5000).length, 1061, 'the count is read back on open');
+    store.appendLedger(entry('e1123'));
+    assert.equal(store.ledger(undefined, 5000).length, 1000);
+    store.close();
+  });
+
+  test('without a limit nothing is deleted', () => {
+    const store = RunStore.open(`${dir}/ledger-all.db`);
+    for (let i = 0; i < 3000; i++) store.appendLedger(entry(`e${i}`));
+    assert.equal(store.ledger(undefined, 5000).length, 3000);
     store.close();
   });
 });

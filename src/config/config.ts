@@ -37,6 +37,8 @@ const SECTIONS = {
     max_concurrent_total: int(1, 5),
     approval_timeout_secs: int(0, 300),
     max_finished_runs: int(0, 1000),
+    /** Audit ledger entries kept (oldest deleted first, a batch at a time). */
+    max_ledger_entries: int(1000, 100000),
   },
   http: {
     listen: str('127.0.0.1:8080'),

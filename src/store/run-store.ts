@@ -48,6 +48,16 @@ interface RunRow {
   reason: string | null;
 }
 
+/** Ledger entries beyond the limit go this many at a time (1/16 of it, 1 to 1,024), as finished runs do. */
+export function ledgerPruneBatch(maxLedgerEntries: number): number {
+  return Math.min(1024, Math.max(1, Math.floor(maxLedgerEntries / 16)));
+}
+
+export interface RunStoreOptions extends OpenOptions {
+  /** Audit ledger entries kept; the oldest beyond it are deleted ([engine] max_ledger_entries). */
+  maxLedgerEntries?: number;
+}
+
 const ACTIVE = `status IN ('running', 'waiting_approval')`;
 const FINISHED = `status IN ('completed', 'failed', 'cancelled')`;
 
@@ -56,10 +66,17 @@ export class RunStore {
   /** Null when a commit is as durable as it gets once it returns. */
   readonly sync: WalSync | null;
   private readonly s;
+  private ledgerRows: number;
+  private readonly ledgerPruneAt: number;
 
-  constructor(db: Db, sync: WalSync | null = walSync(db)) {
+  constructor(
+    db: Db,
+    sync: WalSync | null = walSync(db),
+    private readonly maxLedgerEntries = Number.POSITIVE_INFINITY,
+  ) {
     this.db = db;
     this.sync = sync;
+    this.ledgerPruneAt = maxLedgerEntries + ledgerPruneBatch(maxLedgerEntries);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
@@ -89,12 +106,18 @@ export class RunStore {
       ledger: p(`INSERT INTO ledger (at, kind, sop_name, run_id, step_number, actor, detail)
         VALUES (@at, @kind, @sop_name, @run_id, @step_number, @actor, @detail)`),
       ledgerForRun: p(`SELECT * FROM ledger WHERE run_id = ? ORDER BY id`),
+      // Ledger ids are rowids that only grow and rows go only from the oldest end: they are
+      // contiguous, so the count is a range and the newest N are the last N ids.
+      ledgerCount: p(`SELECT coalesce(max(id) - min(id) + 1, 0) AS n FROM ledger`),
+      ledgerPrune: p(`DELETE FROM ledger WHERE id <= (SELECT max(id) FROM ledger) - ?`),
       ledgerRecent: p(`SELECT * FROM ledger ORDER BY id DESC LIMIT ?`),
     };
+    this.ledgerRows = (this.s.ledgerCount.get() as { n: number }).n;
   }
 
-  static open(file: string, options: OpenOptions = {}): RunStore {
-    return new RunStore(openDatabase(file, options));
+  static open(file: string, options: RunStoreOptions = {}): RunStore {
+    const db = openDatabase(file, options);
+    return new RunStore(db, walSync(db), options.maxLedgerEntries);
   }
 
   close(): void {
@@ -170,8 +193,12 @@ export class RunStore {
     return new Map(rows.map((r) => [r.sop_name, r.last_finished_ms]));
   }
 
+  /** Appends an entry; once a batch more than maxLedgerEntries are kept, the oldest go in the same transaction. */
   appendLedger(entry: LedgerEntry): void {
     this.s.ledger.run(entry);
+    if (++this.ledgerRows < this.ledgerPruneAt) return;
+    this.s.ledgerPrune.run(this.maxLedgerEntries);
+    this.ledgerRows = this.maxLedgerEntries;
   }
 
   ledger(runId?: string, limit = 100): LedgerEntry[] {
