@@ -1,10 +1,11 @@
 // After a burst V8 keeps what it grew. A flood of 100,000 messages left the daemon at
 // 160-340 MB of RSS for as long as it stayed quiet, with a live heap of 15 MB: the young
 // generation stays at its largest, freed old-generation pages stay committed, and the pages
-// V8 has given up are released only by its next full GC, which an idle process never
-// needs. So once the gateway has gone quiet after its heap grew, this runs two full GCs a
-// tick apart (the first frees, V8 releases the pages before the second): the same gateway
-// then holds ~100 MB, and the next burst grows it again only as far as it needs.
+// V8 has given up are released only by a later full GC, which an idle process never needs.
+// So once the gateway has gone quiet after its heap grew, this runs a full GC, another one
+// tick later (V8 releases the freed pages in between: RSS ~130 MB) and a last one after 20
+// quiet seconds, when V8 sees its allocation rate has dropped and also shrinks the young
+// generation (RSS ~95 MB). The next burst grows it again only as far as it needs.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Logger } from '../log.js';
@@ -14,6 +15,8 @@ const GROWN_BYTES = 16 * 2 ** 20;
 /** Events and state changes within one tick below which the gateway counts as quiet. */
 const QUIET_BELOW = 25;
 const TICK_MS = 2_000;
+/** Quiet ticks from one collection to the next after the first: the second, then the last. */
+const FOLLOW_UPS = [1, 10];
 
 /**
  * V8's full GC. `--expose-gc` set at run time puts `gc` into contexts made afterwards, not
@@ -42,7 +45,8 @@ export class IdleGc {
   private timer: NodeJS.Timeout | null = null;
   private lastActivity: number;
   private baseline: number;
-  private secondDue = false;
+  /** Quiet ticks until each collection still to come; a busy tick drops them. */
+  private followUps: number[] = [];
 
   constructor(private readonly deps: IdleGcDeps) {
     // Fetched at the first trim: the context it comes from costs memory a quiet gateway never needs.
@@ -69,20 +73,21 @@ export class IdleGc {
     const quiet = activity - this.lastActivity < QUIET_BELOW;
     this.lastActivity = activity;
     if (!quiet) {
-      this.secondDue = false;
+      this.followUps = [];
       return false;
     }
-    if (this.secondDue) {
-      this.secondDue = false;
+    if (this.followUps.length > 0) {
+      if (--this.followUps[0]! > 0) return false;
+      this.followUps.shift();
       this.gc();
       this.baseline = this.heapBytes();
-      this.deps.logger.log('debug', `quiet after a burst: V8 heap down to ${mb(this.baseline)}`);
+      this.deps.logger.log('debug', `quiet after a burst: V8 heap ${mb(this.baseline)} after a full GC`);
       return true;
     }
     const heap = this.heapBytes();
     if (heap < this.baseline + GROWN_BYTES) return false;
     this.gc();
-    this.secondDue = true;
+    this.followUps = [...FOLLOW_UPS];
     this.deps.logger.log('debug', `quiet after a burst: V8 heap ${mb(heap)}, collecting`);
     return true;
   }
