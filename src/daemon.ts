@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { IdleGc } from './daemon/idle-gc.js';
-import { holdYoungGeneration } from './daemon/young-gen.js';
+import { holdForStartup } from './daemon/startup-flags.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
 import { Checkpointer } from './store/checkpointer.js';
@@ -75,7 +75,7 @@ export class Daemon {
   async start(): Promise<Listening> {
     const c = this.config;
     const log = this.log.child('daemon');
-    const releaseYoungGeneration = holdYoungGeneration();
+    const releaseStartupFlags = holdForStartup();
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
@@ -158,7 +158,7 @@ export class Daemon {
     this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
-    releaseYoungGeneration();
+    releaseStartupFlags();
     log.log(
       'info',
       `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +
