@@ -152,7 +152,6 @@ export class Daemon {
     this.cron.start();
     this.loopDelay.enable();
 
-    // State changes (run starts and finished steps) measure how busy the database is.
     this.checkpointer.startWhenBusy(() => this.stateChanges());
     this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.eventsReceived(), logger: this.log.child('daemon') });
     this.idleGc.start();
@@ -215,7 +214,7 @@ export class Daemon {
     );
   }
 
-  /** Every source hands its events here: match once, start every matched SOP. */
+  /** Run starts and finished steps so far: how busy the database has been. */
   private stateChanges(): number {
     const s = this.engine.stats();
     return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
@@ -227,6 +226,7 @@ export class Daemon {
     return n;
   }
 
+  /** Every source hands its events here: match once, start every matched SOP. */
   private dispatch(event: GatewayEvent): void {
     this.events.set(event.source, (this.events.get(event.source) ?? 0) + 1);
     const names = this.set.matcher.match(event);

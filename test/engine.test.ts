@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { pruneBatch } from '../src/engine/active-runs.js';
+import { RUN_BATCH } from '../src/engine/active-runs.js';
+import { pruneBatch } from '../src/store/run-store.js';
 import type { StartResult } from '../src/engine/types.js';
 import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
@@ -393,7 +394,7 @@ describe('run ids and pruning', () => {
   });
 
   test('pruning goes a batch at a time: up to a sixteenth more runs are kept, then the oldest go at once', async () => {
-    assert.deepEqual([0, 3, 16, 64, 1000, 100_000].map(pruneBatch), [1, 1, 1, 4, 62, 64]);
+    assert.deepEqual([0, 3, 16, 64, 1000, 100_000].map((max) => pruneBatch(max, RUN_BATCH)), [1, 1, 1, 4, 62, 64]);
     const h = await fresh([sop('p', { steps: [builtin(1)] })], { maxFinishedRuns: 64 });
     try {
       const ids: string[] = [];

@@ -7,7 +7,7 @@ import { CommitQueue } from '../src/engine/commit-queue.js';
 import { Tx } from '../src/engine/run-state.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { Checkpointer } from '../src/store/checkpointer.js';
-import { ledgerPruneBatch, RunStore } from '../src/store/run-store.js';
+import { pruneBatch, RunStore } from '../src/store/run-store.js';
 import { memoryLogger } from '../src/log.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
@@ -108,7 +108,7 @@ describe('audit ledger retention', () => {
   const entry = (detail: string) => ({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: 'engine', detail });
 
   test('keeps max_ledger_entries, the oldest going a batch at a time, across a reopen', () => {
-    assert.deepEqual([1000, 16_000, 100_000, 10_000_000].map(ledgerPruneBatch), [62, 1000, 1024, 1024]);
+    assert.deepEqual([1000, 16_000, 100_000, 10_000_000].map((max) => pruneBatch(max, 1024)), [62, 1000, 1024, 1024]);
     const file = `${dir}/ledger.db`;
     let store = RunStore.open(file, { maxLedgerEntries: 1000 });
     for (let i = 0; i < 1061; i++) store.appendLedger(entry(`e${i}`));
@@ -149,7 +149,11 @@ describe('durable before told (synchronous = "full")', () => {
       t.after(() => told.push(detail));
       return t;
     };
-    return { store, held, tx, release: () => held.splice(0).forEach((f) => f()) };
+    /** Waits until the store has asked for an fdatasync. */
+    const syncing = async () => {
+      for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    return { store, held, tx, syncing, release: () => held.splice(0).forEach((f) => f()) };
   }
 
   test('effects wait for the fdatasync; commits made while one is in flight wait for the next', async () => {
@@ -159,7 +163,7 @@ describe('durable before told (synchronous = "full")', () => {
     void queue.commit(h.tx('a', told));
     queue.flush();
     assert.equal(h.store.ledger().length, 1, 'written at once');
-    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await h.syncing();
     assert.equal(h.held.length, 1);
     void queue.commit(h.tx('b', told));
     void queue.commit(h.tx('c', told));
@@ -184,7 +188,7 @@ describe('durable before told (synchronous = "full")', () => {
     const told: string[] = [];
     void queue.commit(h.tx('first', told));
     queue.flush();
-    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await h.syncing();
     assert.equal(h.held.length, 1, 'an fdatasync in flight');
     for (let i = 0; i < 1_000; i++) void queue.commit(h.tx(`t${i}`, told));
     queue.flush();
@@ -202,7 +206,7 @@ describe('durable before told (synchronous = "full")', () => {
     for (let i = 0; i < 1_001; i++) void queue.commit(h.tx(`t${i}`, told));
     queue.flush();
     assert.equal(told.length, 1_001, 'told after a synchronous fdatasync, before the asynchronous one returned');
-    for (let i = 0; i < 100 && h.held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await h.syncing();
     h.release();
     assert.equal(told.length, 1_001, 'nobody is told twice');
     h.store.close();

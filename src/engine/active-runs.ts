@@ -1,19 +1,16 @@
 // The runs the engine holds in memory: active ones by id and counted per SOP, finished
 // ones until their last change is written, when each SOP last finished (cooldowns) and
 // how many finished runs the store keeps (maxFinishedRuns).
-import type { RunStore } from '../store/run-store.js';
+import { pruneBatch, type RunStore } from '../store/run-store.js';
 import type { RunState, Tx } from './run-state.js';
 import { TERMINAL, type ActionResult } from './types.js';
 
 /**
- * Finished runs beyond the limit go this many at a time (1/16 of it, 1 to 64): deleting
- * the oldest run touches a page of the runs table, of each index and of step results, and
- * one delete of 64 neighbours touches the same few pages. One at a time, pruning was 5 of a
- * run's 18 WAL pages and a third of the CPU it cost to store.
+ * Finished runs beyond the limit go up to 64 at a time (store's pruneBatch): deleting the
+ * oldest run touches a page of the runs table, of each index and of step results. One at a
+ * time, pruning was 5 of a run's 18 WAL pages and a third of the CPU it cost to store.
  */
-export function pruneBatch(maxFinishedRuns: number): number {
-  return Math.min(64, Math.max(1, Math.floor(maxFinishedRuns / 16)));
-}
+export const RUN_BATCH = 64;
 
 export class ActiveRuns {
   private readonly active = new Map<string, RunState>();
@@ -28,7 +25,7 @@ export class ActiveRuns {
     private readonly store: RunStore,
     private readonly maxFinishedRuns: number,
   ) {
-    this.pruneAt = maxFinishedRuns + pruneBatch(maxFinishedRuns);
+    this.pruneAt = maxFinishedRuns + pruneBatch(maxFinishedRuns, RUN_BATCH);
   }
 
   /** Reads what the store remembers of finished runs (at start, before any run is restored). */

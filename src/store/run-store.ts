@@ -48,10 +48,16 @@ interface RunRow {
   reason: string | null;
 }
 
-/** Ledger entries beyond the limit go this many at a time (1/16 of it, 1 to 1,024), as finished runs do. */
-export function ledgerPruneBatch(maxLedgerEntries: number): number {
-  return Math.min(1024, Math.max(1, Math.floor(maxLedgerEntries / 16)));
+/**
+ * Rows beyond a limit go this many at a time: a sixteenth of it, 1 to `most`. One delete of
+ * neighbouring old rows touches the same few pages as deleting one would.
+ */
+export function pruneBatch(limit: number, most: number): number {
+  return Math.min(most, Math.max(1, Math.floor(limit / 16)));
 }
+
+/** Ledger entries beyond the limit go up to 1,024 at a time. */
+const LEDGER_BATCH = 1024;
 
 export interface RunStoreOptions extends OpenOptions {
   /** Audit ledger entries kept; the oldest beyond it are deleted ([engine] max_ledger_entries). */
@@ -76,7 +82,7 @@ export class RunStore {
   ) {
     this.db = db;
     this.sync = sync;
-    this.ledgerPruneAt = maxLedgerEntries + ledgerPruneBatch(maxLedgerEntries);
+    this.ledgerPruneAt = maxLedgerEntries + pruneBatch(maxLedgerEntries, LEDGER_BATCH);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
