@@ -182,6 +182,32 @@ describe('durable before told (synchronous = "full")', () => {
     h.store.close();
   });
 
+  test('nothing to write: effects run at once, without a transaction or an fdatasync, unless earlier writes still wait', async () => {
+    const h = heldStore('empty');
+    const queue = new CommitQueue(h.store, memoryLogger());
+    const told: string[] = [];
+    const empty = (name: string) => {
+      const t = new Tx();
+      t.after(() => told.push(name));
+      return t;
+    };
+    void queue.commit(empty('nothing'));
+    queue.flush();
+    assert.deepEqual(told, ['nothing'], 'told at once');
+    assert.equal(h.held.length, 0, 'no fdatasync asked for');
+    assert.equal(queue.written, 0, 'no transaction');
+    void queue.commit(h.tx('a', told));
+    queue.flush();
+    await h.syncing();
+    void queue.commit(empty('after a'));
+    queue.flush();
+    assert.deepEqual(told, ['nothing'], 'an empty change waits behind a write that is not durable yet');
+    h.release();
+    h.release();
+    assert.deepEqual(told, ['nothing', 'a', 'after a'], 'in order');
+    h.store.close();
+  });
+
   test('a flood syncs on the event loop: no more than a thousand written changes wait for the disk', async () => {
     const h = heldStore('flood');
     const queue = new CommitQueue(h.store, memoryLogger());

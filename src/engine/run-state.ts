@@ -104,6 +104,19 @@ export class Tx {
     this.touched.add(st);
   }
 
+  /** Nothing to write: only effects (a start that restored no run). */
+  get empty(): boolean {
+    return (
+      this.snapshots.length === 0 &&
+      this.created.length === 0 &&
+      this.touched.size === 0 &&
+      this.results.length === 0 &&
+      this.ledger.length === 0 &&
+      this.cooldowns.length === 0 &&
+      this.prune === 0
+    );
+  }
+
   /** Runs `effect` once the transaction is durable; `onError` if it could not be written. */
   after(effect: () => void, onError?: (err: unknown) => void): void {
     this.effects.push(effect);
