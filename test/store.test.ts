@@ -136,7 +136,7 @@ describe('audit ledger retention', () => {
 });
 
 describe('durable before told (synchronous = "full")', () => {
-  /** A store whose fdatasync calls wait until the test lets them return. */
+  /** A store whose fdatasync calls wait until the test lets them return, with a commit queue over it and what it has told. */
   function heldStore(name: string) {
     const file = `${dir}/${name}.db`;
     const held: (() => void)[] = [];
@@ -153,13 +153,14 @@ describe('durable before told (synchronous = "full")', () => {
     const syncing = async () => {
       for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     };
-    return { store, held, tx, syncing, release: () => held.splice(0).forEach((f) => f()) };
+    const queue = new CommitQueue(store, memoryLogger());
+    const told: string[] = [];
+    return { store, held, tx, syncing, queue, told, release: () => held.splice(0).forEach((f) => f()) };
   }
 
   test('effects wait for the fdatasync; commits made while one is in flight wait for the next', async () => {
     const h = heldStore('held');
-    const queue = new CommitQueue(h.store, memoryLogger());
-    const told: string[] = [];
+    const { queue, told } = h;
     void queue.commit(h.tx('a', told));
     queue.flush();
     assert.equal(h.store.ledger().length, 1, 'written at once');
@@ -184,8 +185,7 @@ describe('durable before told (synchronous = "full")', () => {
 
   test('nothing to write: effects run at once, without a transaction or an fdatasync, unless earlier writes still wait', async () => {
     const h = heldStore('empty');
-    const queue = new CommitQueue(h.store, memoryLogger());
-    const told: string[] = [];
+    const { queue, told } = h;
     const empty = (name: string) => {
       const t = new Tx();
       t.after(() => told.push(name));
@@ -210,8 +210,7 @@ describe('durable before told (synchronous = "full")', () => {
 
   test('a flood syncs on the event loop: no more than a thousand written changes wait for the disk', async () => {
     const h = heldStore('flood');
-    const queue = new CommitQueue(h.store, memoryLogger());
-    const told: string[] = [];
+    const { queue, told } = h;
     void queue.commit(h.tx('first', told));
     queue.flush();
     await h.syncing();
@@ -227,8 +226,7 @@ describe('durable before told (synchronous = "full")', () => {
 
   test('a flood in the very first commit syncs at once, beside the first asynchronous fdatasync', async () => {
     const h = heldStore('first-flood');
-    const queue = new CommitQueue(h.store, memoryLogger());
-    const told: string[] = [];
+    const { queue, told } = h;
     for (let i = 0; i < 1_001; i++) void queue.commit(h.tx(`t${i}`, told));
     queue.flush();
     assert.equal(told.length, 1_001, 'told after a synchronous fdatasync, before the asynchronous one returned');
