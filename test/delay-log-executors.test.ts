@@ -87,6 +87,16 @@ describe('log executor', () => {
     assert.deepEqual(logger.lines, ['warn [sop:fan-alarm] temp 91 on sensors/fan; step 1: fan restarted']);
   });
 
+  it('inline: the outcome at once, the line only when the engine runs the effect', () => {
+    const logger = memoryLogger();
+    const outcome = createLogExecutor({ clock: systemClock, logger }).inline!(action('log', { message: 'temp {{payload.temp}}', level: 'error' }), ctx());
+    assert.equal(outcome.status, 'completed');
+    assert.equal(outcome.output, 'temp 91');
+    assert.deepEqual(logger.lines, [], 'nothing logged yet');
+    outcome.effect!();
+    assert.deepEqual(logger.lines, ['error [sop:fan-alarm] temp 91']);
+  });
+
   it('logs at info by default and keeps one line per message', async () => {
     const logger = memoryLogger();
     const outcome = await createLogExecutor({ clock: systemClock, logger }).run(action('log', { message: 'a\n{{payload}}' }), ctx());

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { RUN_BATCH } from '../src/engine/active-runs.js';
-import { pruneBatch } from '../src/store/run-store.js';
 import type { StartResult } from '../src/engine/types.js';
 import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
+import { mkdir } from 'node:fs/promises';
+import { ManualClock } from '../src/engine/clock.js';
+import { createLogExecutor } from '../src/executors/log.js';
+import { memoryLogger } from '../src/log.js';
+import { openDatabase } from '../src/store/db.js';
+import { pruneBatch, RunStore } from '../src/store/run-store.js';
+import { WalSync } from '../src/store/wal-sync.js';
 
 let dir: string;
 let n = 0;
@@ -410,6 +416,94 @@ describe('run ids and pruning', () => {
       assert.equal(h.store.countFinished(), 64, 'the fourth prunes the batch');
       const kept = h.engine.listRuns({ limit: 1000 }).map((r) => r.run_id);
       assert.deepEqual(kept, ids.slice(4).reverse(), 'the four oldest went');
+    } finally {
+      h.close();
+    }
+  });
+});
+
+describe('log steps run inline (no commit of their own)', () => {
+  /** A store whose fdatasyncs wait until the test lets them return. */
+  async function heldStore() {
+    const sub = `${dir}/inline${++n}`;
+    await mkdir(sub);
+    const file = `${sub}/sopgate.db`;
+    const held: (() => void)[] = [];
+    const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
+    const syncing = async () => {
+      for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    };
+    return { store, held, syncing, release: () => held.splice(0).forEach((f) => f()) };
+  }
+  const log = (number: number, message: string) => builtin(number, message);
+  const logged = (logger: ReturnType<typeof memoryLogger>) => logger.lines.filter((l) => l.includes('[sop:'));
+
+  test('a run of log steps is one transaction and one fdatasync; the lines are written once it is durable', async () => {
+    const s = await heldStore();
+    const logger = memoryLogger();
+    const clock = new ManualClock();
+    const h = await fresh([sop('alert', { steps: [log(1, 'reading {{payload.v}}'), log(2, 'step 1 said: {{steps.1.output}}')] })], {
+      store: s.store,
+      clock,
+      executors: { log: createLogExecutor({ clock, logger }) },
+    });
+    try {
+      const started = h.engine.startRun('alert', manual('{"v": 91}'));
+      h.engine.flush();
+      await s.syncing();
+      assert.equal(s.held.length, 1);
+      assert.deepEqual(logged(logger), [], 'nothing logged before the transaction is durable');
+      assert.equal(h.events.length, 0, 'nobody told either');
+      s.release();
+      const r = await started;
+      assert.ok(r.ok);
+      assert.equal(r.run.status, 'completed');
+      assert.deepEqual(r.run.step_results.map((x) => x.output), ['reading 91', 'step 1 said: reading 91']);
+      assert.deepEqual(logged(logger), ['info [sop:alert] reading 91', 'info [sop:alert] step 1 said: reading 91']);
+      assert.deepEqual(h.events.map((e) => e.kind), ['started', 'completed']);
+      assert.deepEqual(ledgerKinds(h, r.run.run_id), ['started', 'step_started', 'step_finished', 'step_started', 'step_finished', 'completed']);
+      assert.equal(h.engine.stats().commits, 1, 'start, both steps and the end in one transaction');
+      assert.equal(s.store.sync!.takeStats().syncs, 1, 'and one fdatasync');
+      assert.equal(s.store.getRun(r.run.run_id)!.status, 'completed');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('after 32 log steps in one transaction the next is launched as usual, and the rest go inline again', async () => {
+    const logger = memoryLogger();
+    const clock = new ManualClock();
+    const steps = Array.from({ length: 40 }, (_, i) => log(i + 1, `line ${i + 1}`));
+    const h = await fresh([sop('long', { steps })], { clock, executors: { log: createLogExecutor({ clock, logger }) } });
+    try {
+      const r = await h.engine.startRun('long', manual());
+      assert.ok(r.ok);
+      assert.equal(r.run.status, 'running');
+      assert.equal(r.run.current_step, 33, 'stopped before step 33');
+      await settle();
+      const run = h.engine.getRun(r.run.run_id)!;
+      assert.equal(run.status, 'completed');
+      assert.equal(run.step_results.length, 40);
+      assert.equal(logged(logger).length, 40);
+      assert.equal(h.engine.stats().commits, 2);
+    } finally {
+      h.close();
+    }
+  });
+
+  test('a log step behind an approval gate runs inline with the approval', async () => {
+    const logger = memoryLogger();
+    const clock = new ManualClock();
+    const h = await fresh([sop('gated', { mode: 'supervised', steps: [log(1, 'approved')] })], { clock, executors: { log: createLogExecutor({ clock, logger }) } });
+    try {
+      const r = await h.engine.startRun('gated', manual());
+      assert.ok(r.ok);
+      assert.equal(r.run.status, 'waiting_approval');
+      assert.deepEqual(logged(logger), []);
+      const a = await h.engine.approve(r.run.run_id, 'api');
+      assert.ok(a.ok);
+      assert.equal(a.run.status, 'completed', 'done by the time the approval is durable');
+      assert.deepEqual(logged(logger), ['info [sop:gated] approved']);
     } finally {
       h.close();
     }

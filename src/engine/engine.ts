@@ -13,7 +13,7 @@ import { gateFor, timeoutApproves } from './gates.js';
 import { stepHandoff } from './handoff.js';
 import { admit } from './admission.js';
 import { RefusalLog } from './refusals.js';
-import { runAction } from './run-action.js';
+import { runAction, runInline } from './run-action.js';
 import { Snapshots } from './snapshots.js';
 import { CommitQueue } from './commit-queue.js';
 import { EngineCounters, type EngineStats } from './counters.js';
@@ -21,6 +21,14 @@ import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { storedRuns } from './recovery.js';
 import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
 import { isoTime } from '../time.js';
+import { errorMessage } from '../errors.js';
+
+/**
+ * Inline steps (Executor.inline: `log`) one transaction runs in a row before the next is
+ * launched as usual: proceed and stepFinished recurse once per step, and one event must
+ * not hold the event loop for a SOP of thousands of log steps.
+ */
+const MAX_INLINE_STEPS = 32;
 
 export interface EngineOptions {
   store: RunStore;
@@ -242,6 +250,15 @@ export class Engine {
     st.stepStartedAt = this.o.clock.now();
     tx.ledger.push(this.entry('step_started', rec.sop_name, rec.run_id, rec.current_step, 'engine'));
     if (step.action !== null) {
+      const outcome = tx.inlineSteps < MAX_INLINE_STEPS ? runInline(this.o.executors, st, step, step.action) : undefined;
+      if (outcome !== undefined) {
+        // Its result goes into this transaction; what it does waits until that is durable.
+        tx.inlineSteps++;
+        const effect = outcome.effect;
+        if (effect !== undefined) tx.after(() => this.safely(effect, `step ${rec.current_step} of run ${rec.run_id}`));
+        this.stepFinished(tx, st, outcome.status, outcome.output);
+        return;
+      }
       rec.phase = 'executing';
       tx.after(() => this.launch(st));
     } else {
@@ -341,6 +358,15 @@ export class Engine {
         void this.passGate(st, 'timeout', `approved automatically after ${secs}s (${st.sop.priority} priority)`);
       }
     });
+  }
+
+  /** An effect that throws must not keep the transaction's later effects (and callers) from running. */
+  private safely(effect: () => void, what: string): void {
+    try {
+      effect();
+    } catch (err) {
+      this.log.log('error', `${what} failed after its result was stored: ${errorMessage(err)}`);
+    }
   }
 
   private commit(tx: Tx): Promise<void> {

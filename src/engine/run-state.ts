@@ -97,6 +97,8 @@ export class Tx {
   readonly ledger: LedgerEntry[] = [];
   readonly cooldowns: [string, number][] = [];
   prune = 0;
+  /** Steps run inline within this transaction (Engine.proceed bounds them). */
+  inlineSteps = 0;
   private readonly effects: (() => void)[] = [];
   private readonly failures: ((err: unknown) => void)[] = [];
 

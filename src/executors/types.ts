@@ -26,9 +26,21 @@ export interface StepOutcome {
   output: string;
 }
 
+/** An outcome known at once, and what the action does once that outcome is durable. */
+export interface InlineOutcome extends StepOutcome {
+  effect?: () => void;
+}
+
 export interface Executor {
   /** Never rejects: every failure is a `failed` outcome with a readable output. */
   run(action: StepAction, ctx: StepContext): Promise<StepOutcome>;
+  /**
+   * For an action that needs nothing from outside the gateway and whose effect may wait
+   * until its result is on disk (`log`): the engine runs it within the transaction that
+   * reaches its step, so the step costs no commit and no fdatasync of its own, and the
+   * effect runs once that transaction is durable. Never throws.
+   */
+  inline?(action: StepAction, ctx: StepContext): InlineOutcome;
 }
 
 export interface ExecutorDeps {
