@@ -65,9 +65,12 @@ describe('WAL checkpoints off the main thread', () => {
     let frames = 0;
     let checkpointed!: () => void;
     const seen = new Promise<void>((resolve) => (checkpointed = resolve));
-    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), 20, (n) => {
-      frames += n;
-      checkpointed();
+    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), {
+      intervalMs: 20,
+      onCheckpoint: (r) => {
+        frames += r.checkpointed;
+        checkpointed();
+      },
     });
     checkpointer.start();
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'SQLite no longer checkpoints inside commits');
@@ -83,11 +86,71 @@ describe('WAL checkpoints off the main thread', () => {
   });
 });
 
+describe('the log restarts under steady load', () => {
+  test('once the worker caught up, commits wait while it copies the last frames, and the next one restarts the log', async () => {
+    const file = `${dir}/restart.db`;
+    const store = RunStore.open(file, { synchronous: 'full' });
+    const queue = new CommitQueue(store, memoryLogger());
+    const reports: { log: number; checkpointed: number; restart: boolean }[] = [];
+    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), { intervalMs: 5, restartFrames: 200, hold: () => queue.hold(), onCheckpoint: (r) => reports.push(r) });
+    checkpointer.start();
+    assert.equal(store.db.pragma('journal_size_limit', { simple: true }), 32 * 2 ** 20);
+    // A commit in every turn of the event loop: the log is never fully copied when a write begins.
+    const detail = 'x'.repeat(2000);
+    let committed = 0;
+    const restarts = () => reports.filter((r) => r.restart).length;
+    const t0 = Date.now();
+    while (restarts() < 3 && Date.now() - t0 < 10_000) {
+      const tx = new Tx();
+      tx.ledger.push({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: null, detail });
+      await queue.commit(tx);
+      committed++;
+    }
+    await checkpointer.stop();
+    assert.ok(restarts() >= 3, `${restarts()} restarts in ${committed} commits`);
+    // Each restart follows a report of a caught-up log of 200 frames or more, and the log
+    // starts again from its beginning: a later report finds it smaller than before.
+    const first = reports.findIndex((r) => r.restart);
+    assert.ok(reports[first - 1]!.checkpointed === reports[first - 1]!.log && reports[first - 1]!.log >= 200);
+    const before = Math.max(...reports.slice(0, first).map((r) => r.log));
+    assert.ok(reports.slice(first + 1).some((r) => !r.restart && r.log < before), `the log went on growing past ${before} frames`);
+    assert.equal(store.ledger(undefined, 100_000).length, committed, 'no commit lost while held');
+    store.close();
+  });
+
+  test('a held queue writes nothing until released; an explicit flush still writes', async () => {
+    const file = `${dir}/hold.db`;
+    const store = RunStore.open(file);
+    const queue = new CommitQueue(store, memoryLogger());
+    const tx = () => {
+      const t = new Tx();
+      t.ledger.push({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: null, detail: null });
+      return t;
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const release = queue.hold();
+    const first = queue.commit(tx());
+    await turn();
+    await turn();
+    assert.equal(store.ledger().length, 0, 'held');
+    release();
+    release(); // a second call changes nothing
+    await first;
+    assert.equal(store.ledger().length, 1);
+    const again = queue.hold();
+    void queue.commit(tx());
+    queue.flush();
+    assert.equal(store.ledger().length, 2, 'flush() writes, held or not');
+    again();
+    store.close();
+  });
+});
+
 describe('the checkpoint worker starts when the gateway gets busy', () => {
   test('a quiet gateway keeps SQLite\'s own checkpoints; a busy one moves them to the worker', async () => {
     const file = `${dir}/busy.db`;
     const store = RunStore.open(file);
-    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), 20);
+    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), { intervalMs: 20 });
     let changes = 0;
     checkpointer.startWhenBusy(() => changes, 20, 5);
     changes += 4; // under the threshold within one interval

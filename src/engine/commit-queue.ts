@@ -16,6 +16,8 @@ const MAX_UNSYNCED = 1_000;
 export class CommitQueue {
   private pending: Tx[] = [];
   private scheduled = false;
+  /** Holds in force (hold()): the scheduled flush waits for the last to be released. */
+  private holds = 0;
   private unsynced = 0;
   /** Transactions written (each holds every state change of one turn), for /metrics. */
   written = 0;
@@ -28,16 +30,36 @@ export class CommitQueue {
   /** Queues a transaction; resolves once it is written, rejects if the database refused it. */
   commit(tx: Tx): Promise<void> {
     this.pending.push(tx);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
     return new Promise((resolve, reject) => tx.after(resolve, reject));
+  }
+
+  /**
+   * Keeps queued transactions unwritten until the returned function is called (the WAL
+   * checkpointer restarts the log in the meantime). An explicit flush() still writes.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.schedule();
+    };
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.holds > 0 || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.holds === 0) this.flush();
+    });
   }
 
   /** Writes every queued transaction at once; runs their effects in order once that is durable. */
   flush(): void {
-    this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];

@@ -378,6 +378,11 @@ export class Engine {
     return this.commit(tx).then(() => ({ ok: true, run }));
   }
 
+  /** Keeps changes from being written until the returned function is called (CommitQueue.hold). */
+  holdCommits(): () => void {
+    return this.commits.hold();
+  }
+
   /** Writes every queued change now (tests, shutdown). */
   flush(): void {
     this.commits.flush();
