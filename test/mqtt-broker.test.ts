@@ -1,6 +1,7 @@
 // The embedded broker with real mqtt.js clients over 127.0.0.1, port 0.
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
@@ -133,6 +134,10 @@ describe('embedded broker: events', () => {
     const stepMsg = nextMessage(sub, 'sopgate/runs/r-1/step');
     h.broker.publishRunEvent({ kind: 'step', run: RUN, step } satisfies RunEvent);
     assert.deepEqual(JSON.parse(await stepMsg), { run: RUN, step });
+    // Packets went both ways (CONNACK, SUBACK, run events; the client shares mqtt-packet
+    // with the broker in this process) without mqtt-packet's 65,536-Buffer number cache.
+    const numbers = createRequire(import.meta.url)('mqtt-packet/numbers.js') as { cache: Record<number, Buffer> };
+    assert.equal(Object.keys(numbers.cache).length, 0);
   });
 
   test('a result message calls onResult; malformed ones are logged and ignored', async (t) => {
