@@ -13,7 +13,8 @@
 //   5. spawn → ready line, median of 5 spawns on fresh state and 5 restarts on kept state,
 //      with the environment systemd gives the unit (and fresh with this shell's);
 //   6. the daemon's RSS idle (fresh and restarted, 1 s and IDLE_SECS after ready; in MiB,
-//      as /proc counts, against the target's 60 MB), 1 s after the first and the second load, and once the gateway has been quiet for
+//      as /proc counts, against the target's 60 MB; then the restarted one 2 s after a
+//      sensor connected and published once), 1 s after the first and the second load, and once the gateway has been quiet for
 //      QUIET_SECS (its idle GC has given back what the burst grew; the growth target applies
 //      to that one), then the V8 heap after a full GC, where a leak would show (a
 //      bench-only preload: --expose-gc and a SIGUSR2 handler; src/ is untouched).
@@ -592,6 +593,13 @@ async function main(): Promise<void> {
   const [rssStart, rssStartRestart] = [rss(gw.proc.pid!), rss(restarted.proc.pid!)];
   await sleep((IDLE_SECS - 1) * 1_000);
   const [rssIdle, rssIdleRestart] = [rss(gw.proc.pid!), rss(restarted.proc.pid!)];
+  // A sensor connects and publishes once: the broker's first packets out (CONNACK) are
+  // where mqtt-packet would build its number cache.
+  const sensor = await connect(restarted.mqtt, 'idle-sensor');
+  await sensor.publishAsync(topicOf(0), reading(0, coldValue(0)));
+  await sleep(2_000);
+  const rssSensor = rss(restarted.proc.pid!);
+  await sensor.endAsync(true);
   await stopChild(restarted.proc);
   const heapIdle = await heapAfterGc(gw);
 
@@ -665,6 +673,7 @@ async function main(): Promise<void> {
   row(`  with this shell's environment`, `${fmt(median(shellStartups))} ms`);
   row(`RSS idle (${IDLE_SECS} s after ready), fresh state`, mb(rssIdle), '≤ 60 MB (57.2 MiB)', rssIdle.total <= RSS_TARGET_MIB);
   row('  after a restart (state kept)', mb(rssIdleRestart), '≤ 60 MB (57.2 MiB)', rssIdleRestart.total <= RSS_TARGET_MIB);
+  row('  then 2 s after a sensor connected and published', mb(rssSensor), '≤ 60 MB (57.2 MiB)', rssSensor.total <= RSS_TARGET_MIB);
   row('RSS 1 s after ready, fresh state / restart', `${mb(rssStart)} / ${mb(rssStartRestart)}`);
   row('RSS 1 s after load 1 / load 2', `${mb(rss1)} / ${mb(rss2)}`);
   row('  growth of load 2 over load 1', `${fmt(growth * 100, 1)} %`);
