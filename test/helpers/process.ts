@@ -1,5 +1,6 @@
 // The daemon as a real child process: the bundle built once into a temp folder laid out
-// as `npm install --omit=dev` would leave it (dist/sopgate.cjs, package.json and only the
+// as `npm install --omit=dev` would leave it (dist/ with the entry point, the bundle and its
+// code cache, package.json and only the
 // production dependency closure in node_modules), spawned on port 0, its ready line
 // parsed, its output collected. Every child is killed when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -95,7 +96,7 @@ export async function copyClosure(from: string, to: string, closure: readonly st
 // --- the packaged bundle, built once per test process ---
 
 export interface Packaged {
-  /** The temp folder: dist/sopgate.cjs, package.json, node_modules. */
+  /** The temp folder: dist/ (sopgate.cjs and the bundle beside it), package.json, node_modules. */
   dir: string;
   bundle: string;
   closure: string[];
