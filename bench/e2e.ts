@@ -17,7 +17,7 @@
 //      sensor connected and published once), 1 s after the first and the second load, and once the gateway has been quiet for
 //      QUIET_SECS (its idle GC has given back what the burst grew; the growth target applies
 //      to that one), then the V8 heap after a full GC, where a leak would show (a
-//      bench-only preload: --expose-gc and a SIGUSR2 handler; src/ is untouched).
+//      bench-only preload: a SIGUSR2 handler that exposes gc at run time; src/ is untouched).
 // Options: `--synchronous normal|full` sets [store] synchronous (default: the config's);
 // `--cpu-prof DIR` runs the gateway under node --cpu-prof and leaves the profile in DIR.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -201,7 +201,9 @@ const GC_PRELOAD = join(tmp, 'gc-preload.cjs');
 writeFileSync(GC_FILE, '');
 writeFileSync(
   GC_PRELOAD,
-  `process.on('SIGUSR2', () => { globalThis.gc(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
+  // gc() exposed at run time, as the daemon's idle GC does: --expose-gc on the command line
+  // would make the entry point leave its code cache unread, unlike the unit's daemon.
+  `process.on('SIGUSR2', () => { require('node:v8').setFlagsFromString('--expose-gc'); require('node:vm').runInNewContext('gc')(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
 );
 
 /**
@@ -583,7 +585,7 @@ async function main(): Promise<void> {
   }
 
   const profDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
-  const gcFlags = ['--expose-gc', '--require', GC_PRELOAD];
+  const gcFlags = ['--require', GC_PRELOAD];
   // Idle RSS on fresh state and after a restart (the SOP.md parses read back from
   // state_dir), both with the unit's environment: 1 s after ready, and once V8's memory
   // reducer has run (10-30 s into a quiet start, it gives back the young generation start-up grew).

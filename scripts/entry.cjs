@@ -16,9 +16,11 @@ const file = join(__dirname, 'sopgate.bundle.cjs');
 const cacheFile = `${file}.v8cache`;
 // The bundle is ASCII (build.mjs): read as Latin-1 it is a one-byte string, as node reads it.
 const source = readFileSync(file, 'latin1');
-// V8 checks the cache against its own version and flags, but the source only by its length:
-// the cache file starts with the SHA-256 of the bundle it was made from.
-const digest = createHash('sha256').update(source, 'latin1').digest();
+// V8 checks the source only by its length, and refuses a cache made under other V8 flags
+// only once it has read it (at a cost: ~1 MiB of RSS kept). So the cache file starts with
+// the SHA-256 of the bundle, the Node.js and the options it was made for (the daemon
+// build.mjs starts has none), and is not read at all for another.
+const digest = createHash('sha256').update(source, 'latin1').update(`\0${process.version} ${process.arch} ${nodeOptions()}`).digest();
 let cachedData;
 try {
   const cache = readFileSync(cacheFile);
@@ -36,3 +38,14 @@ const bundle = new Module(file, module);
 bundle.filename = file;
 bundle.loaded = true;
 script.runInThisContext().call(bundle.exports, bundle.exports, Module.createRequire(file), bundle, file, __dirname);
+
+/** Options that may set V8 flags: the command line's, less preloads, and NODE_OPTIONS. */
+function nodeOptions() {
+  const kept = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    if (/^(-r|--require|--import|--loader|--experimental-loader)$/.test(args[i])) i++;
+    else if (!/^--(require|import|loader|experimental-loader)=/.test(args[i])) kept.push(args[i]);
+  }
+  return `${kept.join(' ')}|${process.env.NODE_OPTIONS ?? ''}`;
+}

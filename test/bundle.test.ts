@@ -86,7 +86,7 @@ describe('the bundle', () => {
     assert.equal(stderr, '');
   });
 
-  test('compiles from its V8 code cache; a cache for another bundle or other V8 flags is left unused', async () => {
+  test('compiles from its V8 code cache; a cache for another bundle or other V8 flags is not read', async () => {
     const { mkdir, readFile, writeFile } = await import('node:fs/promises');
     // A preload that says, at exit, what the entry point made of the cache.
     const preload = join(dir, 'tell-cache.cjs');
@@ -97,7 +97,8 @@ describe('the bundle', () => {
       return /code cache: (\w+)/.exec(stderr)?.[1];
     };
     assert.equal(await cacheOf(dir), 'used');
-    assert.equal(await cacheOf(dir, '--no-lazy-feedback-allocation'), 'rejected', 'V8 refuses a cache made under other flags');
+    // Other V8 flags: V8 would refuse the cache after reading it, so it is not read.
+    assert.equal(await cacheOf(dir, '--max-old-space-size=256'), 'none');
     // The same length, one character changed: V8 itself would accept the cache.
     const other = join(dir, 'other');
     await mkdir(other);
