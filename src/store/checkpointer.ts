@@ -26,19 +26,20 @@ const Database = require(workerData.sqlite);
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 1000');
 db.pragma('synchronous = ' + workerData.synchronous);
+// restart: 0 for the periodic checkpoint, else the number of the restart it answers.
 const checkpoint = (restart) => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (restart || (r && r.checkpointed > 0)) parentPort.postMessage({ log: r ? r.log : -1, checkpointed: r ? r.checkpointed : -1, restart });
+    if (restart > 0 || (r && r.checkpointed > 0)) parentPort.postMessage({ log: r ? r.log : -1, checkpointed: r ? r.checkpointed : -1, restart });
   } catch (err) {
     parentPort.postMessage(String(err && err.message || err));
-    if (restart) parentPort.postMessage({ log: -1, checkpointed: -1, restart });
+    if (restart > 0) parentPort.postMessage({ log: -1, checkpointed: -1, restart });
   }
 };
-setInterval(() => checkpoint(false), workerData.intervalMs);
+setInterval(() => checkpoint(0), workerData.intervalMs);
 parentPort.on('message', (m) => {
-  if (m === 'restart') return checkpoint(true);
-  checkpoint(false);
+  if (typeof m === 'number') return checkpoint(m);
+  checkpoint(0);
   db.close();
   parentPort.postMessage('closed');
 });
@@ -54,7 +55,8 @@ const RESTART_WAIT_MS = 100;
 interface CheckpointReport {
   log: number;
   checkpointed: number;
-  restart: boolean;
+  /** 0, or the restart this checkpoint was asked for by. */
+  restart: number;
 }
 
 export interface CheckpointerOptions {
@@ -71,6 +73,7 @@ export class Checkpointer {
   private watch: NodeJS.Timeout | null = null;
   /** Lets the held commits go, while a restart is under way. */
   private release: (() => void) | null = null;
+  private restarts = 0;
   private readonly intervalMs: number;
   private readonly restartFrames: number;
 
@@ -154,10 +157,12 @@ export class Checkpointer {
     this.db.pragma('wal_autocheckpoint = 1000');
   }
 
+  /** A worker's report; once it has caught up with a long enough log, starts a restart. */
   private checkpointed(worker: Worker, report: CheckpointReport): void {
     this.options.onCheckpoint?.(report);
-    if (report.restart) {
-      this.release?.();
+    if (report.restart > 0) {
+      // The answer to the restart under way; one that came after its time is up changes nothing.
+      if (report.restart === this.restarts) this.release?.();
       return;
     }
     const caughtUp = report.checkpointed === report.log && report.log >= this.restartFrames;
@@ -170,7 +175,7 @@ export class Checkpointer {
       letGo();
     };
     this.release = release;
-    worker.postMessage('restart');
+    worker.postMessage(++this.restarts);
   }
 
   private stopWatching(): void {
