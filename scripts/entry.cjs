@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // sopgate's entry point (build.mjs copies it to dist/sopgate.cjs). It compiles the bundle
 // beside it, sopgate.bundle.cjs, with the V8 code cache build.mjs made by starting the
-// daemon once: a start then does not parse and compile again the ~2,000 functions start-up
-// runs (about 50 of the daemon's 290 ms to ready on the development machine; a command of
-// the CLI gains alike). Without the cache, or with one V8 rejects (another Node.js, other V8
-// flags), the bundle compiles as it would without this file.
+// daemon once: a start then does not parse and compile again the functions start-up runs
+// (25-30 of the daemon's ~290 ms to ready on the development machine; a command of the CLI
+// gains alike). Without the cache, or with one made for another bundle, Node.js or V8
+// flags, the bundle compiles as it would without this file.
 'use strict';
 const { createHash } = require('node:crypto');
 const { readFileSync, writeFileSync } = require('node:fs');
@@ -17,9 +17,9 @@ const cacheFile = `${file}.v8cache`;
 // The bundle is ASCII (build.mjs): read as Latin-1 it is a one-byte string, as node reads it.
 const source = readFileSync(file, 'latin1');
 // V8 checks the source only by its length, and refuses a cache made under other V8 flags
-// only once it has read it (at a cost: ~1 MiB of RSS kept). So the cache file starts with
-// the SHA-256 of the bundle, the Node.js and the options it was made for (the daemon
-// build.mjs starts has none), and is not read at all for another.
+// only once the file has been read. So the cache file starts with the SHA-256 of the
+// bundle, the Node.js and the options it was made for (the daemon build.mjs starts has
+// none), and is used for those only.
 const digest = createHash('sha256').update(source, 'latin1').update(`\0${process.version} ${process.arch} ${nodeOptions()}`).digest();
 let cachedData;
 try {
