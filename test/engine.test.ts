@@ -3,15 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import { RUN_BATCH } from '../src/engine/active-runs.js';
 import type { StartResult } from '../src/engine/types.js';
 import type { ExecutionMode, Priority } from '../src/sop/types.js';
-import { builtin, harness, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
+import { builtin, harness, heldSyncStore, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { mkdir } from 'node:fs/promises';
 import { ManualClock } from '../src/engine/clock.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import { memoryLogger } from '../src/log.js';
-import { openDatabase } from '../src/store/db.js';
-import { pruneBatch, RunStore } from '../src/store/run-store.js';
-import { WalSync } from '../src/store/wal-sync.js';
+import { pruneBatch } from '../src/store/run-store.js';
 
 let dir: string;
 let n = 0;
@@ -427,13 +425,7 @@ describe('log steps run inline (no commit of their own)', () => {
   async function heldStore() {
     const sub = `${dir}/inline${++n}`;
     await mkdir(sub);
-    const file = `${sub}/sopgate.db`;
-    const held: (() => void)[] = [];
-    const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
-    const syncing = async () => {
-      for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    };
-    return { store, held, syncing, release: () => held.splice(0).forEach((f) => f()) };
+    return heldSyncStore(`${sub}/sopgate.db`);
   }
   const log = (number: number, message: string) => builtin(number, message);
   const logged = (logger: ReturnType<typeof memoryLogger>) => logger.lines.filter((l) => l.includes('[sop:'));

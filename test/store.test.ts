@@ -10,6 +10,7 @@ import { Checkpointer } from '../src/store/checkpointer.js';
 import { pruneBatch, RunStore } from '../src/store/run-store.js';
 import { memoryLogger } from '../src/log.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
+import { heldSyncStore } from './helpers/engine.js';
 
 let dir: string;
 before(async () => {
@@ -201,10 +202,7 @@ describe('audit ledger retention', () => {
 describe('durable before told (synchronous = "full")', () => {
   /** A store whose fdatasync calls wait until the test lets them return, with a commit queue over it and what it has told. */
   function heldStore(name: string) {
-    const file = `${dir}/${name}.db`;
-    const held: (() => void)[] = [];
-    const sync = new WalSync(file, (_fd, done) => held.push(() => done(null)));
-    const store = new RunStore(openDatabase(file), sync);
+    const { store, held, syncing, release } = heldSyncStore(`${dir}/${name}.db`);
     const ledger = (detail: string) => ({ at: 'now', kind: 'test', sop_name: 's', run_id: null, step_number: null, actor: null, detail });
     const tx = (detail: string, told: string[]) => {
       const t = new Tx();
@@ -212,13 +210,9 @@ describe('durable before told (synchronous = "full")', () => {
       t.after(() => told.push(detail));
       return t;
     };
-    /** Waits until the store has asked for an fdatasync. */
-    const syncing = async () => {
-      for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    };
     const queue = new CommitQueue(store, memoryLogger());
     const told: string[] = [];
-    return { store, held, tx, syncing, queue, told, release: () => held.splice(0).forEach((f) => f()) };
+    return { store, held, tx, syncing, queue, told, release };
   }
 
   test('effects wait for the fdatasync; commits made while one is in flight wait for the next', async () => {

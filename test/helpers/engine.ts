@@ -7,7 +7,9 @@ import type { RunEvent } from '../../src/engine/types.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
 import { memoryLogger } from '../../src/log.js';
 import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction } from '../../src/sop/types.js';
+import { openDatabase } from '../../src/store/db.js';
 import { RunStore } from '../../src/store/run-store.js';
+import { WalSync } from '../../src/store/wal-sync.js';
 
 export function step(number: number, extra: Partial<Step> = {}): Step {
   return newStep(number, { title: `Step ${number}`, ...extra });
@@ -122,4 +124,15 @@ export function manual(payload?: string) {
   return payload === undefined
     ? { source: 'manual' as const, timestamp: '2026-01-01T00:00:00.000Z' }
     : { source: 'manual' as const, payload, timestamp: '2026-01-01T00:00:00.000Z' };
+}
+
+/** A store on `file` whose fdatasyncs wait until the test lets them return (`release`). */
+export function heldSyncStore(file: string) {
+  const held: (() => void)[] = [];
+  const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
+  /** Waits until the store has asked for an fdatasync. */
+  const syncing = async () => {
+    for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { store, held, syncing, release: () => held.splice(0).forEach((f) => f()) };
 }
