@@ -32,7 +32,13 @@ const script = new vm.Script(Module.wrap(source), { filename: file, cachedData }
 globalThis.__sopgateCodeCache = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used';
 // build.mjs: once the daemon it started has stopped, keep what V8 compiled meanwhile.
 if (process.env.SOPGATE_WRITE_CODE_CACHE === '1') {
-  process.on('exit', () => writeFileSync(cacheFile, Buffer.concat([digest, script.createCachedData()])));
+  process.on('exit', () => {
+    try {
+      writeFileSync(cacheFile, Buffer.concat([digest, script.createCachedData()]));
+    } catch (err) {
+      process.stderr.write(`sopgate: cannot write the code cache ${cacheFile}: ${err.message}\n`);
+    }
+  });
 }
 const bundle = new Module(file, module);
 bundle.filename = file;
