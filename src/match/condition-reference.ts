@@ -80,12 +80,12 @@ export function evaluateConditionReference(condition: string, payload: string | 
     }
   }
 
-  // Number against text: never equal, so only != holds.
+  // Number against text cannot be compared: no match, whatever the operator.
   if (expectedNumber !== undefined) {
-    if (actualNumber === undefined) return op === '!=';
+    if (actualNumber === undefined) return false;
     return compare(actualNumber, op, expectedNumber);
   }
-  if (actualText === undefined) return op === '!=';
+  if (actualText === undefined) return false;
   return compare(actualText, op, expectedText);
 }
 

@@ -134,15 +134,15 @@ function segment(key: string): Segment {
 }
 
 function buildTest({ path, op, comparand }: Parsed): (payload: Payload) => boolean {
-  // Number against text never compares equal; ordering them fails closed.
-  const mixed = op === '!=';
+  // A number and text that is not a number cannot be compared: no match for any
+  // operator, `!=` included (fail closed).
   if (comparand.kind === 'number') {
     const holds = comparator<number>(op, comparand.value);
     if (path === null) {
       return (payload) => {
         if (payload.trimmed() === '') return false;
         const actual = payload.number();
-        return actual === undefined ? mixed : holds(actual);
+        return actual !== undefined && holds(actual);
       };
     }
     return (payload) => {
@@ -151,10 +151,9 @@ function buildTest({ path, op, comparand }: Parsed): (payload: Payload) => boole
       if (typeof actual === 'string') {
         // Numeric strings ("85" from a sensor that quotes everything) count as numbers.
         const value = decimalValue(actual.trim());
-        return value === undefined ? mixed : holds(value);
+        return value !== undefined && holds(value);
       }
-      if (typeof actual === 'boolean' || actual === null) return mixed;
-      return false; // missing, object, array
+      return false; // true, false, null, missing, object, array
     };
   }
 
@@ -171,9 +170,7 @@ function buildTest({ path, op, comparand }: Parsed): (payload: Payload) => boole
     if (typeof actual === 'string') return holds(actual);
     if (typeof actual === 'boolean') return holds(actual ? 'true' : 'false');
     if (actual === null) return holds('null');
-    // A JSON number is not text; an overflowed one (1e999) compares with nothing.
-    if (typeof actual === 'number') return Number.isFinite(actual) && mixed;
-    return false;
+    return false; // a JSON number is not text; objects and arrays compare with nothing
   };
 }
 
