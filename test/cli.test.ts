@@ -181,6 +181,16 @@ describe('sopgate match', () => {
     assert.deepEqual(JSON.parse(r.stdout), { matched: ['stepless'] });
   });
 
+  test('an option value that starts with a dash is the value, not an option', async () => {
+    const below = await cli(root, 'match', '--source', 'mqtt', '--topic', 'sensors/cold-room/temp', '--payload', '-1', '--json');
+    assert.equal(below.code, 0, below.stderr);
+    assert.deepEqual(JSON.parse(below.stdout), { matched: ['any-temp'] });
+    const json = await cli(root, 'match', '--source', 'mqtt', '--topic', 'sensors/cold-room/temp', '--payload', '-{"value": 91}');
+    assert.equal(json.code, 0, json.stderr);
+    const missing = await cli(root, 'match', '--source', 'mqtt', '--topic', 'sensors/cold-room/temp', '--payload');
+    assert.equal(missing.code, 2, 'an option at the end still needs its value');
+  });
+
   test('usage errors exit 2', async () => {
     assert.equal((await cli(root, 'match', '--topic', 'x')).code, 2);
     assert.equal((await cli(root, 'match', '--source', 'email', '--topic', 'x')).code, 2);

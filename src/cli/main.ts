@@ -147,10 +147,29 @@ function help(io: CliIo): number {
   return EXIT.ok;
 }
 
+/**
+ * `--payload -1` as `--payload=-1`: a string option takes the next word as its value even
+ * when that starts with a dash (node's parseArgs refuses it as ambiguous), as getopt does.
+ */
+function attachValues(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const option = arg.startsWith('--') && !arg.includes('=') ? options[arg.slice(2)] : undefined;
+    if (option?.type === 'string' && i + 1 < args.length) out.push(`${arg}=${args[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, maxPositionals: number) {
   let parsed;
   try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: attachValues(args, options), options, allowPositionals: true, strict: true });
   } catch (err) {
     // node's messages name the option and the fix; drop its error-code decoration.
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/, ''));
