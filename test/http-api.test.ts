@@ -278,6 +278,53 @@ describe('runs', () => {
     }
   });
 
+  test('GET /api/runs answers previews: 64 KiB payloads and outputs cut to 256 bytes and flagged; GET /api/runs/<id> has them whole', async () => {
+    const executor = new TestExecutor();
+    const noisy = sop('noisy', { maxConcurrent: 50, steps: [builtin(1)] });
+    const held = manualSop('held');
+    const g = await gateway([noisy, held], { executor });
+    try {
+      // Four-byte characters first (a cut must not split one), control bytes after.
+      const payload = `${'😀'.repeat(300)}${'\x1b[31m\x00'.repeat(10_000)}`.slice(0, 60_000);
+      const output = `${'o'.repeat(300)}\x00\x07`.repeat(200);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        executor.script.push({ status: 'failed', output });
+        ids.push((await call(g, 'POST', '/api/sops/noisy/execute', payload)).json.run_id);
+      }
+      const waiting = (await call(g, 'POST', '/api/sops/held/execute', payload)).json.run_id as string;
+      await settle();
+
+      const list = await call(g, 'GET', '/api/runs?limit=1000');
+      assert.equal(list.status, 200);
+      assert.equal(list.json.length, 21);
+      const bytes = Buffer.byteLength(list.text);
+      assert.ok(bytes < 21 * 4096, `the list is ${bytes} bytes: at most a preview per run`);
+      for (const run of list.json) {
+        assert.equal(run.trigger_event.payload, '😀'.repeat(64), `${run.run_id}: the payload's first 256 bytes`);
+        assert.equal(run.trigger_event.payload_truncated, true);
+        assert.equal('topic_truncated' in run.trigger_event, false, 'a field that fits is not flagged');
+      }
+      const failed = list.json.filter((r: Run) => r.status === 'failed');
+      assert.equal(failed.length, 20);
+      for (const run of failed) {
+        assert.equal(run.step_results[0].output, output.slice(0, 256));
+        assert.equal(run.step_results[0].output_truncated, true);
+        assert.ok(Buffer.byteLength(run.reason) <= 256);
+      }
+      assert.equal(list.json[0].run_id, waiting, 'the active run, read from memory, is cut the same way');
+
+      for (const id of [ids[0]!, waiting]) {
+        const one = await call(g, 'GET', `/api/runs/${id}`);
+        assert.equal(one.json.trigger_event.payload, payload, 'one run has its full payload');
+        assert.equal('payload_truncated' in one.json.trigger_event, false);
+      }
+      assert.equal((await call(g, 'GET', `/api/runs/${ids[0]}`)).json.step_results[0].output, output);
+    } finally {
+      await g.close();
+    }
+  });
+
   test('approve → 200; approving again → 409 not_waiting; unknown → 404', async () => {
     const g = await gateway([manualSop('a')]);
     try {

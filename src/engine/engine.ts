@@ -18,6 +18,8 @@ import { Snapshots } from './snapshots.js';
 import { CommitQueue } from './commit-queue.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
+import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
+import { MAX_CHAR_BYTES } from '../text.js';
 import { storedRuns } from './recovery.js';
 import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
 import { isoTime } from '../time.js';
@@ -200,8 +202,21 @@ export class Engine {
     return record === null ? null : publicRun(record);
   }
 
-  listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): Run[] {
-    return this.o.store.listRuns(filter).map((r) => this.runs.inMemory(r.run_id)?.toRun() ?? publicRun(r));
+  /** The ids of the runs that fit the filter, newest first (a list reads each with runPreview). */
+  listRunIds(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): string[] {
+    return this.o.store.listRunIds(filter);
+  }
+
+  /** A run with its long text cut (see run-preview.ts), or null when there is none. */
+  runPreview(runId: string): RunPreview | null {
+    // A character more than a preview keeps, so that previewRun can tell what was cut.
+    const run = this.runs.inMemory(runId)?.toRun() ?? this.o.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
+    return run === null ? null : previewRun(run);
+  }
+
+  /** Newest first, as previews. */
+  listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): RunPreview[] {
+    return this.listRunIds(filter).flatMap((id) => this.runPreview(id) ?? []);
   }
 
   /** Audit ledger entries: a run's, oldest first, or the newest `limit` of all. */

@@ -1,0 +1,24 @@
+// Untrusted text (payloads, step outputs) kept to a bound where it is shown in bulk, such
+// as list answers. Bounds count bytes of UTF-8, as stored, and a cut never splits a
+// character.
+
+/** The longest character in UTF-8. */
+export const MAX_CHAR_BYTES = 4;
+
+/** The first `max` bytes of `text` (fewer, to end on a character), and whether anything was left out. */
+export function cutText(text: string, max: number): { text: string; cut: boolean } {
+  // Every UTF-16 unit is at least one byte of UTF-8: the first max + 1 units hold the first max + 1 bytes.
+  const head = Buffer.from(text.slice(0, max + 1));
+  if (head.length <= max) return { text, cut: false };
+  return { text: decodePrefix(head.subarray(0, max)), cut: true };
+}
+
+/** Leading bytes of UTF-8 as text, without a last character that was cut short. */
+export function decodePrefix(bytes: Uint8Array): string {
+  let start = bytes.length - 1;
+  while (start > 0 && (bytes[start]! & 0xc0) === 0x80) start--;
+  const lead = bytes[start] ?? 0;
+  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  const end = start + length > bytes.length ? start : bytes.length;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString('utf8');
+}
