@@ -325,6 +325,29 @@ describe('runs', () => {
     }
   });
 
+  test('limit reads the same on /api/runs and /api/ledger: decimal digits from 1 to 1000, given once; anything else a 400 naming it', async () => {
+    const g = await gateway([manualSop('a')]);
+    try {
+      await call(g, 'POST', '/api/sops/a/execute');
+      for (const path of ['/api/runs', '/api/ledger']) {
+        for (const good of ['1', '1000', '007']) {
+          const res = await call(g, 'GET', `${path}?limit=${good}`);
+          assert.equal(res.status, 200, `${path}?limit=${good}`);
+          assert.equal(res.json.length, good === '1' ? 1 : path === '/api/runs' ? 1 : 2);
+        }
+        for (const bad of ['0x10', '1e3', '%2B5', '%205', '5.0', '-1', '0', '1001', '', '99999999999999999999', '1&limit=2', 'ten']) {
+          const res = await call(g, 'GET', `${path}?limit=${bad}`);
+          assert.equal(res.status, 400, `${path}?limit=${bad}`);
+          assert.equal(res.json.error, 'bad_request');
+          assert.match(res.json.message, /^limit .*: it must be one whole number from 1 to 1000, in decimal digits$/);
+        }
+      }
+      assert.match((await call(g, 'GET', '/api/ledger?limit=1&limit=2')).json.message, /^limit is given 2 times/);
+    } finally {
+      await g.close();
+    }
+  });
+
   test('approve → 200; approving again → 409 not_waiting; unknown → 404', async () => {
     const g = await gateway([manualSop('a')]);
     try {

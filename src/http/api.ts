@@ -11,6 +11,7 @@ import { sopToJson } from '../sop/json.js';
 import { isOneOf, type SopDefinition } from '../sop/types.js';
 import { VERSION } from '../version.js';
 import type { Handler } from './context.js';
+import { queryInt } from './query.js';
 import { badRequest, error, json, notFound, type Reply } from './reply.js';
 import type { Router } from './router.js';
 import { isoTime } from '../time.js';
@@ -54,22 +55,19 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
     .add('GET', '/api/runs', async ({ query }) => {
       const status = query.get('status');
       const sop = query.get('sop');
-      const limit = query.get('limit');
+      const limit = queryInt(query, 'limit', { min: 1, max: MAX_LIST, fallback: 100 });
       if (status !== null && !isOneOf(RUN_STATUSES, status)) return badRequest(`status must be one of ${RUN_STATUSES.join(', ')}`);
-      if (limit !== null && !(/^\d{1,7}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_LIST)) {
-        return badRequest(`limit must be a whole number from 1 to ${MAX_LIST}`);
-      }
-      const filter: Parameters<Engine['listRunIds']>[0] = {};
+      if (!limit.ok) return limit.reply;
+      const filter: Parameters<Engine['listRunIds']>[0] = { limit: limit.value };
       if (status !== null) filter.status = status;
       if (sop !== null && sop !== '') filter.sop = sop;
-      if (limit !== null) filter.limit = Number(limit);
       return json(200, await previews(d.engine, d.engine.listRunIds(filter)));
     })
     .add('GET', '/api/ledger', ({ query }) => {
       const run = query.get('run');
-      const limit = Number(query.get('limit') ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) return badRequest(`limit must be a whole number from 1 to ${MAX_LIST}`);
-      return json(200, d.engine.ledger(run ?? undefined, limit));
+      const limit = queryInt(query, 'limit', { min: 1, max: MAX_LIST, fallback: 100 });
+      if (!limit.ok) return limit.reply;
+      return json(200, d.engine.ledger(run ?? undefined, limit.value));
     })
     .add('GET', '/api/runs/:id', ({ params }) => {
       const run = d.engine.getRun(params.id!);
