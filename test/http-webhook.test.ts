@@ -347,18 +347,41 @@ describe('idempotency keys', () => {
     }
   });
 
-  test('IdempotencyStore: get/put with a TTL, expired keys read as null and are purged', async () => {
+  test('IdempotencyStore: get/put per path and key with a TTL, expired keys read as null and are purged', async () => {
     const g = await gateway([]);
     try {
       const store = new IdempotencyStore(g.h.store.db, g.h.clock);
-      assert.equal(store.get('k'), null);
-      store.put('k', { status: 'accepted', runs: [1] }, 10);
-      store.put('long', 'kept', 100);
-      assert.deepEqual(store.get('k'), { status: 'accepted', runs: [1] });
+      assert.equal(store.get('/sop/a', 'k'), null);
+      store.put('/sop/a', 'k', { status: 'accepted', runs: [1] }, 10);
+      store.put('/sop/a', 'long', 'kept', 100);
+      assert.deepEqual(store.get('/sop/a', 'k'), { status: 'accepted', runs: [1] });
+      assert.equal(store.get('/sop/b', 'k'), null, 'the same key on another path is another key');
+      store.put('/sop/b', 'k', 'other', 10);
+      assert.deepEqual(store.get('/sop/a', 'k'), { status: 'accepted', runs: [1] });
       g.h.clock.advance(10_000);
-      assert.equal(store.get('k'), null);
-      assert.equal(store.purgeExpired(), 1);
-      assert.equal(store.get('long'), 'kept');
+      assert.equal(store.get('/sop/a', 'k'), null);
+      assert.equal(store.purgeExpired(), 2);
+      assert.equal(store.get('/sop/a', 'long'), 'kept');
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('a key is scoped to its path: the same key on another path starts that path\'s runs and shows only them', async () => {
+    const g = await gateway([hooked('hook', '/sop/hook'), hooked('shell', '/sop/shell')]);
+    try {
+      const key = { ...AUTH, 'x-idempotency-key': 'delivery-7' };
+      const hook = await post(g, '/sop/hook', 'to hook', key);
+      assert.equal(hook.status, 202);
+      const shell = await post(g, '/sop/shell', 'to shell', key);
+      assert.equal(shell.status, 202, 'not a duplicate of the /sop/hook delivery');
+      assert.deepEqual(shell.json.matched_sops, ['shell']);
+      assert.equal(shell.json.runs[0].trigger_event.payload, 'to shell');
+      const again = await post(g, '/sop/shell', 'to shell', key);
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.json, { ...shell.json, status: 'duplicate' });
+      assert.deepEqual((await post(g, '/sop/hook', 'to hook', key)).json, { ...hook.json, status: 'duplicate' });
+      assert.equal(g.h.engine.listRuns().length, 2);
     } finally {
       await g.close();
     }

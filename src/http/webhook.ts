@@ -1,8 +1,8 @@
 // Webhook triggers: `POST /sop/<rest>` and `POST /webhook` (DESIGN.md §5). The body is
 // the payload; every SOP whose webhook trigger names the path starts, and the 202 answer
 // says which runs started and which SOPs were refused and why (runs start before we
-// answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery a
-// duplicate: the key is stored in SQLite once a run started, so it survives a restart;
+// answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery to the same
+// path a duplicate: the key is stored in SQLite once a run started, so it survives a restart;
 // a delivery that started nothing is not recorded and may be retried with the same key.
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
@@ -46,7 +46,7 @@ const PURGE_EVERY_MS = 60_000;
 
 export class WebhookHandler {
   private readonly d: WebhookDeps;
-  /** Deliveries in progress per idempotency key: a concurrent repeat waits for the first. */
+  /** Deliveries in progress per path and idempotency key: a concurrent repeat waits for the first. */
   private readonly pending = new Map<string, Promise<unknown>>();
   private lastPurge = -Infinity;
 
@@ -75,21 +75,23 @@ export class WebhookHandler {
     if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
       return badRequest(`X-Idempotency-Key must be one header of 1 to ${MAX_KEY_LENGTH} characters`);
     }
-    // Check-and-claim happens without an await in between, so one delivery per key runs at a time.
-    for (let waiting = this.pending.get(key); waiting !== undefined; waiting = this.pending.get(key)) {
+    // A key is scoped to its path (which has no spaces, so the pair reads one way only).
+    // Check-and-claim happens without an await in between: one delivery per scope at a time.
+    const scope = `${ctx.path} ${key}`;
+    for (let waiting = this.pending.get(scope); waiting !== undefined; waiting = this.pending.get(scope)) {
       await waiting.catch(() => undefined);
     }
-    const first = d.idempotency.get(key);
+    const first = d.idempotency.get(ctx.path, key);
     if (first !== null) {
       d.counters.duplicates++;
       return json(200, { ...(first as object), status: 'duplicate' });
     }
     const answer = this.trigger(ctx.path, body.text, key);
-    this.pending.set(key, answer);
+    this.pending.set(scope, answer);
     try {
       return await answer;
     } finally {
-      this.pending.delete(key);
+      this.pending.delete(scope);
     }
   };
 
@@ -107,7 +109,7 @@ export class WebhookHandler {
       if (r.ok) answer.runs.push(r.run);
       else answer.refused.push({ sop: matched[i]!, reason: r.reason, message: r.message });
     });
-    if (key !== null && answer.runs.length > 0) await this.remember(key, answer);
+    if (key !== null && answer.runs.length > 0) await this.remember(path, key, answer);
     return json(202, answer);
   }
 
@@ -115,7 +117,7 @@ export class WebhookHandler {
    * Stores the key before the answer goes out, so that a repeat after even a power cut is a
    * duplicate. The runs have started whatever happens here: a database error is logged, not answered.
    */
-  private async remember(key: string, answer: Accepted): Promise<void> {
+  private async remember(path: string, key: string, answer: Accepted): Promise<void> {
     const d = this.d;
     if (d.ttlSecs <= 0) return;
     try {
@@ -124,7 +126,7 @@ export class WebhookHandler {
         this.lastPurge = now;
         d.idempotency.purgeExpired();
       }
-      d.idempotency.put(key, answer, d.ttlSecs);
+      d.idempotency.put(path, key, answer, d.ttlSecs);
       await d.idempotency.durable();
     } catch (err) {
       d.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);
