@@ -303,6 +303,30 @@ describe('idempotency keys', () => {
     }
   });
 
+  test('two X-Idempotency-Key headers answer 400 and start nothing; they are not joined into one key', async () => {
+    const g = await gateway([hooked('a', '/sop/a')]);
+    try {
+      const twice = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: g.port, path: '/sop/a', method: 'POST', headers: { ...AUTH, 'x-idempotency-key': ['k1', 'k2'] } });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.end('p');
+      });
+      assert.equal(twice.status, 400);
+      assert.equal(twice.body.error, 'bad_request');
+      assert.match(twice.body.message, /X-Idempotency-Key is sent 2 times/);
+      assert.equal(g.h.engine.listRuns().length, 0);
+      assert.equal((await post(g, '/sop/a', 'p', { ...AUTH, 'x-idempotency-key': 'k1, k2' })).status, 202, 'no key was recorded');
+    } finally {
+      await g.close();
+    }
+  });
+
   test('only accepted requests record a key: after a 404, a 401 or an all-refused delivery the key is still free', async () => {
     const g = await gateway([hooked('a', '/sop/a', { maxConcurrent: 1 })]);
     try {

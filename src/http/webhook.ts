@@ -70,9 +70,12 @@ export class WebhookHandler {
       return error(401, 'unauthorized', 'a valid X-Hub-Signature-256 header (sha256=<hex HMAC of the body>) is required');
     }
 
-    const key = req.headers['x-idempotency-key'];
-    if (key === undefined) return this.trigger(ctx.path, body.text, null);
-    if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
+    // Node joins repeated headers with ", ": two keys would pass as one key that neither sender used.
+    const keys = req.headersDistinct['x-idempotency-key'];
+    if (keys === undefined) return this.trigger(ctx.path, body.text, null);
+    if (keys.length > 1) return badRequest(`X-Idempotency-Key is sent ${keys.length} times: send one key per request`);
+    const key = keys[0]!;
+    if (key === '' || key.length > MAX_KEY_LENGTH) {
       return badRequest(`X-Idempotency-Key must be one header of 1 to ${MAX_KEY_LENGTH} characters`);
     }
     // A key is scoped to its path (which has no spaces, so the pair reads one way only).
