@@ -15,10 +15,16 @@ export function cutText(text: string, max: number): { text: string; cut: boolean
 
 /** Leading bytes of UTF-8 as text, without a last character that was cut short. */
 export function decodePrefix(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, utf8Boundary(bytes)).toString('utf8');
+}
+
+/** The length of `bytes` without a trailing incomplete UTF-8 sequence. */
+export function utf8Boundary(bytes: Uint8Array): number {
   let start = bytes.length - 1;
-  while (start > 0 && (bytes[start]! & 0xc0) === 0x80) start--;
+  // Back over at most 3 continuation bytes (bit pattern 10 in the top two bits) to the lead byte.
+  while (start >= 0 && bytes.length - start <= 4 && ((bytes[start] ?? 0) & 0xc0) === 0x80) start--;
+  if (start < 0) return bytes.length;
   const lead = bytes[start] ?? 0;
-  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  const end = start + length > bytes.length ? start : bytes.length;
-  return Buffer.from(bytes.buffer, bytes.byteOffset, end).toString('utf8');
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return bytes.length - start < need ? start : bytes.length;
 }
