@@ -1,6 +1,6 @@
-// Untrusted text (payloads, step outputs) kept to a bound where it is shown in bulk, such
-// as list answers. Bounds count bytes of UTF-8, as stored, and a cut never splits a
-// character.
+// Untrusted text (payloads, step outputs) kept to a bound where it is shown in bulk: list
+// answers, a run's reason, log lines. Bounds count bytes of UTF-8, as stored, and a cut
+// never splits a character.
 
 /** The longest character in UTF-8. */
 export const MAX_CHAR_BYTES = 4;
@@ -28,3 +28,20 @@ export function utf8Boundary(bytes: Uint8Array): number {
   const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
   return bytes.length - start < need ? start : bytes.length;
 }
+
+/** `text` cut to `max` bytes with a marker saying how long it was, or `text` as it is. */
+export function excerpt(text: string, max: number): string {
+  const head = cutText(text, max);
+  return head.cut ? `${head.text}… [cut, ${Buffer.byteLength(text)} bytes in all]` : text;
+}
+
+/**
+ * Control characters (C0, DEL, C1) as visible escapes: a newline would split a journal
+ * entry, and escape sequences would drive the terminal of whoever reads the log.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROLS, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PREVIEW_BYTES, previewRun } from '../src/engine/run-preview.js';
 import type { Run } from '../src/engine/types.js';
-import { cutText, decodePrefix } from '../src/text.js';
+import { cutText, decodePrefix, escapeControls, excerpt } from '../src/text.js';
 import { builtin, harness, manual, settle, sop } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
@@ -35,6 +35,12 @@ describe('cutting text', () => {
       assert.equal(decodePrefix(bytes), `a${char}`);
     }
     assert.equal(decodePrefix(Buffer.alloc(0)), '');
+  });
+
+  test('excerpt marks a cut with the full length; escapeControls makes control characters visible', () => {
+    assert.equal(excerpt('short', 10), 'short');
+    assert.equal(excerpt('x'.repeat(20), 5), 'xxxxx… [cut, 20 bytes in all]');
+    assert.equal(escapeControls('a\nb\r\tc\x00\x1b[31m\x7f\u0085 é'), 'a\\nb\\r\\tc\\x00\\x1b[31m\\x7f\\x85 é');
   });
 });
 

@@ -19,7 +19,7 @@ import { CommitQueue } from './commit-queue.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
-import { MAX_CHAR_BYTES } from '../text.js';
+import { excerpt, MAX_CHAR_BYTES } from '../text.js';
 import { storedRuns } from './recovery.js';
 import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
 import { isoTime } from '../time.js';
@@ -31,6 +31,8 @@ import { errorMessage } from '../errors.js';
  * not hold the event loop for a SOP of thousands of log steps.
  */
 const MAX_INLINE_STEPS = 32;
+/** Bytes of a failed step's output that its run's reason quotes. */
+const REASON_OUTPUT_BYTES = 200;
 
 export interface EngineOptions {
   store: RunStore;
@@ -311,7 +313,8 @@ export class Engine {
         return;
       }
       if (policy.policy !== 'continue') {
-        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${output}`, 'engine');
+        // The reason goes into the ledger, run events and the journal: the step result has it all.
+        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${excerpt(output, REASON_OUTPUT_BYTES)}`, 'engine');
         return;
       }
     }
