@@ -163,10 +163,27 @@ describe('bearer token on /api/*', () => {
       assert.equal(limited.status, 429);
       assert.equal(limited.headers.get('retry-after'), '20');
       assert.equal(limited.json.error, 'rate_limited');
-      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 429, 'checked before the token');
+      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 401, 'a request without the token spends a bucket of its own');
       assert.equal((await call(g, 'GET', '/healthz', undefined, {})).status, 200, 'healthz is not limited');
       g.h.clock.advance(20_000);
       assert.equal((await call(g, 'GET', '/api/sops')).status, 200);
+      assert.equal(g.api.stats().rateLimited, 1);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('requests that fail authentication count apart: 60 bad tokens from the holder\'s address never 429 the holder', async () => {
+    const g = await gateway([manualSop('a')], { http: { rate_limit_per_minute: 60 } });
+    try {
+      for (let i = 0; i < 60; i++) assert.equal((await call(g, 'GET', '/api/sops', undefined, { authorization: 'Bearer guess' })).status, 401);
+      const flooded = await call(g, 'GET', '/api/runs', undefined, {});
+      assert.equal(flooded.status, 429, 'the 61st bad request in a minute is limited');
+      assert.equal(flooded.headers.get('retry-after'), '1');
+      for (let i = 0; i < 60; i++) assert.equal((await call(g, 'GET', '/api/sops')).status, 200, `the holder's request ${i + 1}`);
+      assert.equal((await call(g, 'GET', '/api/sops')).status, 429, 'the holder has a full minute of its own');
+      g.h.clock.advance(1_000);
+      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 401, 'each bucket refills on its own');
       assert.equal(g.api.stats().rateLimited, 2);
     } finally {
       await g.close();

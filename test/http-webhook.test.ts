@@ -264,11 +264,14 @@ describe('limits', () => {
     }
   });
 
-  test('rate limit per client: 429 with Retry-After; the clock refills it', async () => {
+  test('rate limit per client: 429 with Retry-After; the clock refills it; refused deliveries spend a bucket of their own', async () => {
     const g = await gateway([hooked('a', '/sop/a')], { rate_limit_per_minute: 2 });
     try {
       assert.equal((await post(g, '/sop/a', '1')).status, 202);
-      assert.equal((await post(g, '/sop/a', '2', {})).status, 401, 'refused requests count too');
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 401);
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 401);
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 429, 'refused deliveries are limited too');
+      assert.equal((await post(g, '/sop/a', '3')).status, 202, 'but they never spent the holder\'s bucket');
       const limited = await post(g, '/sop/a', '3');
       assert.equal(limited.status, 429);
       assert.equal(limited.headers.get('retry-after'), '30');
@@ -278,6 +281,19 @@ describe('limits', () => {
       assert.equal((await post(g, '/sop/a', '4')).headers.get('retry-after'), '1');
       g.h.clock.advance(1_000);
       assert.equal((await post(g, '/sop/a', '5')).status, 202);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('hmac: deliveries with a wrong signature never spend the bucket of the right one', async () => {
+    const g = await gateway([hooked('a', '/sop/a')], { webhook_auth: 'hmac', webhook_secret: SECRET, rate_limit_per_minute: 2 });
+    try {
+      const wrong = { 'x-hub-signature-256': hmacSignature('not the secret', 'p') };
+      assert.equal((await post(g, '/sop/a', 'p', wrong)).status, 401);
+      assert.equal((await post(g, '/sop/a', 'p', {})).status, 401, 'no signature at all');
+      assert.equal((await post(g, '/sop/a', 'p', wrong)).status, 429);
+      for (let i = 0; i < 2; i++) assert.equal((await post(g, '/sop/a', 'p', { 'x-hub-signature-256': hmacSignature(SECRET, 'p') })).status, 202);
     } finally {
       await g.close();
     }

@@ -4,6 +4,7 @@
 // answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery to the same
 // path a duplicate: the key is stored in SQLite once a run started, so it survives a restart;
 // a delivery that started nothing is not recorded and may be retried with the same key.
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
 import type { Run } from '../engine/types.js';
@@ -11,7 +12,7 @@ import type { GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Matcher } from '../match/matcher.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
-import { bearerOk, hmacOk, secretOk } from './auth.js';
+import { bearerOk, hmacOk, secretOk, signatureOf } from './auth.js';
 import type { RequestContext } from './context.js';
 import { badRequest, error, json, type Reply } from './reply.js';
 import type { HttpCounters } from './stats.js';
@@ -31,6 +32,8 @@ export interface WebhookDeps {
   clock: Clock;
   counters: HttpCounters;
   logger: Logger;
+  /** Spends a request from the client's bucket for authenticated or refused requests: a 429, or null. */
+  admit: (client: string, authenticated: boolean) => Reply | null;
 }
 
 interface Accepted {
@@ -57,18 +60,20 @@ export class WebhookHandler {
   readonly handle = async (ctx: RequestContext): Promise<Reply> => {
     const { req } = ctx;
     const d = this.d;
-    // Header credentials are checked before the body is read; the HMAC needs the body.
-    if (d.auth === 'token' && !bearerOk(req.headers.authorization, d.token)) {
-      return error(401, 'unauthorized', 'a valid bearer token is required', {}, { 'www-authenticate': 'Bearer' });
-    }
-    if (d.auth === 'secret' && !secretOk(req.headers['x-webhook-secret'], d.secret)) {
-      return error(401, 'unauthorized', 'a valid X-Webhook-Secret header is required');
+    // Credentials decide which rate bucket a delivery spends (see HttpApi.admit). Header
+    // credentials are checked before the body is read; a signature needs the body.
+    const byHeader = this.headerVerdict(req);
+    if (byHeader !== 'body') {
+      const refused = d.admit(ctx.client, byHeader) ?? (byHeader ? null : this.unauthorized());
+      if (refused !== null) return refused;
     }
     const body = await ctx.body();
-    if (!body.ok) return body.reply;
-    if (d.auth === 'hmac' && !hmacOk(req.headers['x-hub-signature-256'], d.secret, body.raw)) {
-      return error(401, 'unauthorized', 'a valid X-Hub-Signature-256 header (sha256=<hex HMAC of the body>) is required');
+    if (byHeader === 'body') {
+      const signed = body.ok && hmacOk(req.headers['x-hub-signature-256'], d.secret, body.raw);
+      const refused = d.admit(ctx.client, signed) ?? (signed || !body.ok ? null : this.unauthorized());
+      if (refused !== null) return refused;
     }
+    if (!body.ok) return body.reply;
 
     // Node joins repeated headers with ", ": two keys would pass as one key that neither sender used.
     const keys = req.headersDistinct['x-idempotency-key'];
@@ -97,6 +102,33 @@ export class WebhookHandler {
       this.pending.delete(scope);
     }
   };
+
+  /** Whether the headers authenticate the delivery, or 'body' when a well-formed signature waits for the body. */
+  private headerVerdict(req: IncomingMessage): boolean | 'body' {
+    const d = this.d;
+    switch (d.auth) {
+      case 'none':
+        return true;
+      case 'token':
+        return bearerOk(req.headers.authorization, d.token);
+      case 'secret':
+        return secretOk(req.headers['x-webhook-secret'], d.secret);
+      case 'hmac':
+        // Without a secret nothing can be signed (fail closed), and a malformed header never verifies.
+        return d.secret !== '' && signatureOf(req.headers['x-hub-signature-256']) !== null ? 'body' : false;
+    }
+  }
+
+  private unauthorized(): Reply {
+    switch (this.d.auth) {
+      case 'secret':
+        return error(401, 'unauthorized', 'a valid X-Webhook-Secret header is required');
+      case 'hmac':
+        return error(401, 'unauthorized', 'a valid X-Hub-Signature-256 header (sha256=<hex HMAC of the body>) is required');
+      default:
+        return error(401, 'unauthorized', 'a valid bearer token is required', {}, { 'www-authenticate': 'Bearer' });
+    }
+  }
 
   private async trigger(path: string, payload: string, key: string | null): Promise<Reply> {
     const d = this.d;
