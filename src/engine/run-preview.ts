@@ -14,7 +14,7 @@ export interface RunPreview extends Omit<Run, 'trigger_event' | 'step_results'> 
   reason_truncated?: true;
 }
 
-/** The preview of `run`; its text may already be cut short by the store (see RunStore.listRuns). */
+/** The preview of `run`; its text may already be cut short by the store (see RunStore.getRunCut). */
 export function previewRun(run: Run): RunPreview {
   const t = run.trigger_event;
   const topic = cutNullable(t.topic);
