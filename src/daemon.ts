@@ -24,8 +24,11 @@ import { IdempotencyStore } from './store/idempotency.js';
 import { RunStore } from './store/run-store.js';
 import { VERSION } from './version.js';
 import { errorMessage } from './errors.js';
+import { escapeControls, excerpt } from './text.js';
 
 const LOOP_DELAY_RESOLUTION_MS = 10;
+/** A run's reason in its journal line: a few hundred bytes, however much a step printed. */
+const LOGGED_REASON_BYTES = 300;
 
 /**
  * Seconds late, from monitorEventLoopDelay's nanoseconds: it records the whole interval
@@ -99,7 +102,9 @@ export class Daemon {
       // Starts and hand-offs at debug: a busy gateway logs one line per run, when it ends or waits.
       const level = e.kind === 'failed' ? 'warn' : e.kind === 'started' || e.kind === 'step' ? 'debug' : 'info';
       if (runLog.enabled(level)) {
-        runLog.log(level, `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${e.run.reason === null ? '' : `: ${e.run.reason}`}`);
+        // The reason quotes a step's output: escaped first, so its escapes count toward the cut.
+        const reason = e.run.reason === null ? '' : `: ${excerpt(escapeControls(e.run.reason), LOGGED_REASON_BYTES)}`;
+        runLog.log(level, `${e.run.sop_name} ${e.run.run_id} ${e.kind}${e.kind === 'step' ? ` ${e.run.current_step}/${e.run.total_steps}` : ''}${reason}`);
       }
       this.broker?.publishRunEvent(e);
     });

@@ -1,5 +1,6 @@
 // Logs go to stdout for journald (STYLE.md §13): one line per event, a level and a
 // component; journald adds the time. The logger is handed in, never imported as a global.
+import { escapeControls } from './text.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -19,8 +20,8 @@ export function createLogger(
   const make = (component: string): Logger => ({
     log(level, message) {
       if (ORDER[level] < min) return;
-      // One line per event: embedded newlines would split an entry in the journal.
-      write(`${level} [${component}] ${message.replace(/\r?\n/g, '\\n')}`);
+      // One line per event, and nothing that drives a terminal: messages carry untrusted text.
+      write(`${level} [${component}] ${escapeControls(message)}`);
     },
     enabled: (level) => ORDER[level] >= min,
     child: (name) => make(name),

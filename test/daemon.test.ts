@@ -170,6 +170,24 @@ describe('daemon', () => {
     assert.match(again.stderr, /already cancelled/);
   });
 
+  test('a 60 KB payload: sopgate runs lists its run, --json with the payload cut to a preview, runs show --json has it whole', async () => {
+    const payload = `{"blob": "${'z'.repeat(60_000)}"}`;
+    const id = (await h.api('POST', '/api/sops/deploy/execute', payload)).body.run_id;
+    try {
+      const table = await cli(h.root, 'runs', '--sop', 'deploy', '--config', h.cliConfig);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, new RegExp(`^${id}\\s+deploy\\s+waiting_approval\\s+1/2\\s`, 'm'));
+      const listed = JSON.parse((await cli(h.root, 'runs', '--sop', 'deploy', '--json', '--config', h.cliConfig)).stdout)[0];
+      assert.equal(listed.run_id, id);
+      assert.equal(listed.trigger_event.payload, payload.slice(0, 256));
+      assert.equal(listed.trigger_event.payload_truncated, true);
+      const shown = JSON.parse((await cli(h.root, 'runs', 'show', id, '--json', '--config', h.cliConfig)).stdout);
+      assert.equal(shown.trigger_event.payload, payload);
+    } finally {
+      await h.api('POST', `/api/runs/${id}/cancel`);
+    }
+  });
+
   test('reload with a broken SOP keeps the good ones and leaves the broken one out', async () => {
     await writeFile(join(h.root, 'sops/temp-alert/SOP.toml'), ALERT_TOML.replace('priority = "critical"', 'priority = "urgent"'));
     const reload = await h.api('POST', '/api/reload');

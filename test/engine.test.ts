@@ -250,6 +250,25 @@ describe('step results and failure policies', () => {
     }
   });
 
+  test('a 64 KiB failed output: the reason quotes its first 200 bytes with a marker, the step result and the ledger keep what they should', async () => {
+    const h = await fresh([sop('loud', { steps: [builtin(1)] })]);
+    const output = `${'é'.repeat(150)}\x1b[31m\x00${'x'.repeat(65_536)}`.slice(0, 65_536);
+    h.executor.script.push({ status: 'failed', output });
+    try {
+      const r = await h.engine.startRun('loud', manual());
+      assert.ok(r.ok);
+      await settle();
+      const run = h.engine.getRun(r.run.run_id)!;
+      assert.equal(run.status, 'failed');
+      assert.equal(run.reason, `Step 1 failed: ${'é'.repeat(100)}… [cut, ${Buffer.byteLength(output)} bytes in all]`);
+      assert.equal(run.step_results[0]!.output, output, 'the step result has the whole output');
+      const failed = h.engine.ledger(r.run.run_id).find((e) => e.kind === 'failed')!;
+      assert.equal(failed.detail, run.reason);
+    } finally {
+      h.close();
+    }
+  });
+
   test('continue moves on; retry N re-runs up to N more times', async () => {
     const h = await fresh([
       sop('c', { steps: [builtin(1, 'a', { on_failure: { policy: 'continue' } }), builtin(2, 'b')] }),

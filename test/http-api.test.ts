@@ -163,10 +163,27 @@ describe('bearer token on /api/*', () => {
       assert.equal(limited.status, 429);
       assert.equal(limited.headers.get('retry-after'), '20');
       assert.equal(limited.json.error, 'rate_limited');
-      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 429, 'checked before the token');
+      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 401, 'a request without the token spends a bucket of its own');
       assert.equal((await call(g, 'GET', '/healthz', undefined, {})).status, 200, 'healthz is not limited');
       g.h.clock.advance(20_000);
       assert.equal((await call(g, 'GET', '/api/sops')).status, 200);
+      assert.equal(g.api.stats().rateLimited, 1);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('requests that fail authentication count apart: 60 bad tokens from the holder\'s address never 429 the holder', async () => {
+    const g = await gateway([manualSop('a')], { http: { rate_limit_per_minute: 60 } });
+    try {
+      for (let i = 0; i < 60; i++) assert.equal((await call(g, 'GET', '/api/sops', undefined, { authorization: 'Bearer guess' })).status, 401);
+      const flooded = await call(g, 'GET', '/api/runs', undefined, {});
+      assert.equal(flooded.status, 429, 'the 61st bad request in a minute is limited');
+      assert.equal(flooded.headers.get('retry-after'), '1');
+      for (let i = 0; i < 60; i++) assert.equal((await call(g, 'GET', '/api/sops')).status, 200, `the holder's request ${i + 1}`);
+      assert.equal((await call(g, 'GET', '/api/sops')).status, 429, 'the holder has a full minute of its own');
+      g.h.clock.advance(1_000);
+      assert.equal((await call(g, 'GET', '/api/sops', undefined, {})).status, 401, 'each bucket refills on its own');
       assert.equal(g.api.stats().rateLimited, 2);
     } finally {
       await g.close();
@@ -273,6 +290,76 @@ describe('runs', () => {
       assert.equal(one.status, 200);
       assert.equal(one.json.sop_name, 'b');
       assert.equal((await call(g, 'GET', '/api/runs/no-such-run')).status, 404);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('GET /api/runs answers previews: 64 KiB payloads and outputs cut to 256 bytes and flagged; GET /api/runs/<id> has them whole', async () => {
+    const executor = new TestExecutor();
+    const noisy = sop('noisy', { maxConcurrent: 50, steps: [builtin(1)] });
+    const held = manualSop('held');
+    const g = await gateway([noisy, held], { executor });
+    try {
+      // Four-byte characters first (a cut must not split one), control bytes after.
+      const payload = `${'😀'.repeat(300)}${'\x1b[31m\x00'.repeat(10_000)}`.slice(0, 60_000);
+      const output = `${'o'.repeat(300)}\x00\x07`.repeat(200);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        executor.script.push({ status: 'failed', output });
+        ids.push((await call(g, 'POST', '/api/sops/noisy/execute', payload)).json.run_id);
+      }
+      const waiting = (await call(g, 'POST', '/api/sops/held/execute', payload)).json.run_id as string;
+      await settle();
+
+      const list = await call(g, 'GET', '/api/runs?limit=1000');
+      assert.equal(list.status, 200);
+      assert.equal(list.json.length, 21);
+      const bytes = Buffer.byteLength(list.text);
+      assert.ok(bytes < 21 * 4096, `the list is ${bytes} bytes: at most a preview per run`);
+      for (const run of list.json) {
+        assert.equal(run.trigger_event.payload, '😀'.repeat(64), `${run.run_id}: the payload's first 256 bytes`);
+        assert.equal(run.trigger_event.payload_truncated, true);
+        assert.equal('topic_truncated' in run.trigger_event, false, 'a field that fits is not flagged');
+      }
+      const failed = list.json.filter((r: Run) => r.status === 'failed');
+      assert.equal(failed.length, 20);
+      for (const run of failed) {
+        assert.equal(run.step_results[0].output, output.slice(0, 256));
+        assert.equal(run.step_results[0].output_truncated, true);
+        assert.ok(Buffer.byteLength(run.reason) <= 256);
+      }
+      assert.equal(list.json[0].run_id, waiting, 'the active run, read from memory, is cut the same way');
+
+      for (const id of [ids[0]!, waiting]) {
+        const one = await call(g, 'GET', `/api/runs/${id}`);
+        assert.equal(one.json.trigger_event.payload, payload, 'one run has its full payload');
+        assert.equal('payload_truncated' in one.json.trigger_event, false);
+      }
+      assert.equal((await call(g, 'GET', `/api/runs/${ids[0]}`)).json.step_results[0].output, output);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('limit reads the same on /api/runs and /api/ledger: decimal digits from 1 to 1000, given once; anything else a 400 naming it', async () => {
+    const g = await gateway([manualSop('a')]);
+    try {
+      await call(g, 'POST', '/api/sops/a/execute');
+      for (const path of ['/api/runs', '/api/ledger']) {
+        for (const good of ['1', '1000', '007']) {
+          const res = await call(g, 'GET', `${path}?limit=${good}`);
+          assert.equal(res.status, 200, `${path}?limit=${good}`);
+          assert.equal(res.json.length, good === '1' ? 1 : path === '/api/runs' ? 1 : 2);
+        }
+        for (const bad of ['0x10', '1e3', '%2B5', '%205', '5.0', '-1', '0', '1001', '', '99999999999999999999', '1&limit=2', 'ten']) {
+          const res = await call(g, 'GET', `${path}?limit=${bad}`);
+          assert.equal(res.status, 400, `${path}?limit=${bad}`);
+          assert.equal(res.json.error, 'bad_request');
+          assert.match(res.json.message, /^limit .*: it must be one whole number from 1 to 1000, in decimal digits$/);
+        }
+      }
+      assert.match((await call(g, 'GET', '/api/ledger?limit=1&limit=2')).json.message, /^limit is given 2 times/);
     } finally {
       await g.close();
     }

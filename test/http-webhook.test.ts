@@ -264,11 +264,14 @@ describe('limits', () => {
     }
   });
 
-  test('rate limit per client: 429 with Retry-After; the clock refills it', async () => {
+  test('rate limit per client: 429 with Retry-After; the clock refills it; refused deliveries spend a bucket of their own', async () => {
     const g = await gateway([hooked('a', '/sop/a')], { rate_limit_per_minute: 2 });
     try {
       assert.equal((await post(g, '/sop/a', '1')).status, 202);
-      assert.equal((await post(g, '/sop/a', '2', {})).status, 401, 'refused requests count too');
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 401);
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 401);
+      assert.equal((await post(g, '/sop/a', '2', {})).status, 429, 'refused deliveries are limited too');
+      assert.equal((await post(g, '/sop/a', '3')).status, 202, 'but they never spent the holder\'s bucket');
       const limited = await post(g, '/sop/a', '3');
       assert.equal(limited.status, 429);
       assert.equal(limited.headers.get('retry-after'), '30');
@@ -278,6 +281,19 @@ describe('limits', () => {
       assert.equal((await post(g, '/sop/a', '4')).headers.get('retry-after'), '1');
       g.h.clock.advance(1_000);
       assert.equal((await post(g, '/sop/a', '5')).status, 202);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('hmac: deliveries with a wrong signature never spend the bucket of the right one', async () => {
+    const g = await gateway([hooked('a', '/sop/a')], { webhook_auth: 'hmac', webhook_secret: SECRET, rate_limit_per_minute: 2 });
+    try {
+      const wrong = { 'x-hub-signature-256': hmacSignature('not the secret', 'p') };
+      assert.equal((await post(g, '/sop/a', 'p', wrong)).status, 401);
+      assert.equal((await post(g, '/sop/a', 'p', {})).status, 401, 'no signature at all');
+      assert.equal((await post(g, '/sop/a', 'p', wrong)).status, 429);
+      for (let i = 0; i < 2; i++) assert.equal((await post(g, '/sop/a', 'p', { 'x-hub-signature-256': hmacSignature(SECRET, 'p') })).status, 202);
     } finally {
       await g.close();
     }
@@ -298,6 +314,30 @@ describe('idempotency keys', () => {
       assert.equal((await post(g, '/sop/a', 'p', { ...AUTH, 'x-idempotency-key': 'delivery-2' })).status, 202);
       assert.equal(g.api.stats().duplicates, 1);
       assert.equal((await post(g, '/sop/a', 'p', { ...AUTH, 'x-idempotency-key': 'k'.repeat(201) })).status, 400);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('two X-Idempotency-Key headers answer 400 and start nothing; they are not joined into one key', async () => {
+    const g = await gateway([hooked('a', '/sop/a')]);
+    try {
+      const twice = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: g.port, path: '/sop/a', method: 'POST', headers: { ...AUTH, 'x-idempotency-key': ['k1', 'k2'] } });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.end('p');
+      });
+      assert.equal(twice.status, 400);
+      assert.equal(twice.body.error, 'bad_request');
+      assert.match(twice.body.message, /X-Idempotency-Key is sent 2 times/);
+      assert.equal(g.h.engine.listRuns().length, 0);
+      assert.equal((await post(g, '/sop/a', 'p', { ...AUTH, 'x-idempotency-key': 'k1, k2' })).status, 202, 'no key was recorded');
     } finally {
       await g.close();
     }
@@ -347,18 +387,41 @@ describe('idempotency keys', () => {
     }
   });
 
-  test('IdempotencyStore: get/put with a TTL, expired keys read as null and are purged', async () => {
+  test('IdempotencyStore: get/put per path and key with a TTL, expired keys read as null and are purged', async () => {
     const g = await gateway([]);
     try {
       const store = new IdempotencyStore(g.h.store.db, g.h.clock);
-      assert.equal(store.get('k'), null);
-      store.put('k', { status: 'accepted', runs: [1] }, 10);
-      store.put('long', 'kept', 100);
-      assert.deepEqual(store.get('k'), { status: 'accepted', runs: [1] });
+      assert.equal(store.get('/sop/a', 'k'), null);
+      store.put('/sop/a', 'k', { status: 'accepted', runs: [1] }, 10);
+      store.put('/sop/a', 'long', 'kept', 100);
+      assert.deepEqual(store.get('/sop/a', 'k'), { status: 'accepted', runs: [1] });
+      assert.equal(store.get('/sop/b', 'k'), null, 'the same key on another path is another key');
+      store.put('/sop/b', 'k', 'other', 10);
+      assert.deepEqual(store.get('/sop/a', 'k'), { status: 'accepted', runs: [1] });
       g.h.clock.advance(10_000);
-      assert.equal(store.get('k'), null);
-      assert.equal(store.purgeExpired(), 1);
-      assert.equal(store.get('long'), 'kept');
+      assert.equal(store.get('/sop/a', 'k'), null);
+      assert.equal(store.purgeExpired(), 2);
+      assert.equal(store.get('/sop/a', 'long'), 'kept');
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('a key is scoped to its path: the same key on another path starts that path\'s runs and shows only them', async () => {
+    const g = await gateway([hooked('hook', '/sop/hook'), hooked('shell', '/sop/shell')]);
+    try {
+      const key = { ...AUTH, 'x-idempotency-key': 'delivery-7' };
+      const hook = await post(g, '/sop/hook', 'to hook', key);
+      assert.equal(hook.status, 202);
+      const shell = await post(g, '/sop/shell', 'to shell', key);
+      assert.equal(shell.status, 202, 'not a duplicate of the /sop/hook delivery');
+      assert.deepEqual(shell.json.matched_sops, ['shell']);
+      assert.equal(shell.json.runs[0].trigger_event.payload, 'to shell');
+      const again = await post(g, '/sop/shell', 'to shell', key);
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.json, { ...shell.json, status: 'duplicate' });
+      assert.deepEqual((await post(g, '/sop/hook', 'to hook', key)).json, { ...hook.json, status: 'duplicate' });
+      assert.equal(g.h.engine.listRuns().length, 2);
     } finally {
       await g.close();
     }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { batchedLines } from '../src/log.js';
+import { batchedLines, memoryLogger } from '../src/log.js';
+import { startDaemon } from './helpers/daemon.js';
+import { removeTree, sopToml } from './helpers/workspace.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,5 +33,38 @@ describe('log lines to stdout', () => {
     const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(child.status, 3, child.stderr);
     assert.equal(child.stdout, 'info [daemon] one\nerror [daemon] two\n');
+  });
+
+  test('any message is one line with its control characters escaped', () => {
+    const root = memoryLogger();
+    root.child('t').log('info', 'a\nb\r\n\x1b[2J\x00\u009b end');
+    assert.deepEqual(root.lines, ['info [t] a\\nb\\r\\n\\x1b[2J\\x00\\x9b end']);
+  });
+
+  test('a step that prints 64 KiB with control bytes and fails: one short, escaped journal line; a bounded reason', async () => {
+    // 100 control bytes escape to 400 characters: the journal line cuts the reason again.
+    const script = "printf 'boom\\033[2J\\000\\r\\nline two\\n'; head -c 100 /dev/zero | tr '\\000' '\\001'; head -c 70000 /dev/zero | tr '\\000' a; exit 1";
+    const h = await startDaemon({
+      'sops/loud/SOP.toml': sopToml('loud', 'execution_mode = "auto"'),
+      'sops/loud/SOP.md': `# Loud\n\n## Steps\n\n1. **Fail loudly**\n\n   \`\`\`shell\n   ${script}\n   \`\`\`\n`,
+    });
+    try {
+      const id = (await h.api('POST', '/api/sops/loud/execute')).body.run_id;
+      // The failed line is logged once the run's end is on disk.
+      for (let i = 0; i < 250 && !h.logs.some((l) => l.includes(`${id} failed`)); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const run = (await h.api('GET', `/api/runs/${id}`)).body;
+      assert.equal(run.status, 'failed');
+      const output: string = run.step_results[0].output;
+      assert.ok(output.startsWith(`boom\x1b[2J\x00\r\nline two\n${'\x01'.repeat(100)}aaa`) && output.length > 65_536, 'the step result keeps the whole (capped) output');
+      assert.ok(Buffer.byteLength(run.reason) < 260, run.reason);
+      assert.equal(run.reason, `Step 1 failed: ${output.slice(0, 200)}… [cut, ${Buffer.byteLength(output)} bytes in all]`);
+      const line = h.logs.find((l) => l.includes(`${id} failed`))!;
+      assert.ok(line.length < 400, `${line.length} characters`);
+      assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f]/);
+      assert.match(line, /^warn \[run\] loud \S+ failed: Step 1 failed: boom\\x1b\[2J\\x00\\r\\nline two\\n(\\x01)+[\\x01]*… \[cut, \d+ bytes in all\]$/);
+    } finally {
+      await h.daemon.stop();
+      await removeTree(h.root);
+    }
   });
 });

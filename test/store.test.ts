@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { ManualClock } from '../src/engine/clock.js';
+import { IdempotencyStore } from '../src/store/idempotency.js';
 import { closeDatabase, durable, migrate, MigrationError, openDatabase, walSync } from '../src/store/db.js';
 import { WalSync } from '../src/store/wal-sync.js';
 import { CommitQueue } from '../src/engine/commit-queue.js';
@@ -48,6 +51,27 @@ describe('database', () => {
     assert.equal((reader.prepare(`SELECT last_finished_ms AS ms FROM cooldowns`).get() as { ms: number }).ms, 1);
     closeDatabase(reader);
     closeDatabase(full);
+  });
+
+  test('idempotency keys stored before they had a path take it from their stored answer', () => {
+    const file = `${dir}/keys-v2.db`;
+    const old = new Database(file);
+    old.exec(MIGRATIONS[0]!);
+    old.exec(MIGRATIONS[1]!);
+    old.pragma('user_version = 2');
+    const put = old.prepare(`INSERT INTO idempotency_keys (key, response, expires_ms) VALUES (?, ?, ?)`);
+    put.run('k', JSON.stringify({ status: 'accepted', runs: [], path: '/sop/hook' }), 5_000);
+    put.run('no-path', JSON.stringify({ status: 'accepted' }), 5_000);
+    put.run('not-json', '{', 5_000);
+    old.close();
+
+    const db = openDatabase(file);
+    assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    const keys = new IdempotencyStore(db, new ManualClock(1_000));
+    assert.deepEqual(keys.get('/sop/hook', 'k'), { status: 'accepted', runs: [], path: '/sop/hook' });
+    assert.equal(keys.get('/sop/shell', 'k'), null);
+    assert.deepEqual(db.prepare(`SELECT path, key, expires_ms FROM idempotency_keys`).all(), [{ path: '/sop/hook', key: 'k', expires_ms: 5_000 }]);
+    closeDatabase(db);
   });
 
   test('a database from a newer sopgate is refused, not damaged', () => {

@@ -18,6 +18,8 @@ import { Snapshots } from './snapshots.js';
 import { CommitQueue } from './commit-queue.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
+import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
+import { excerpt, MAX_CHAR_BYTES } from '../text.js';
 import { storedRuns } from './recovery.js';
 import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
 import { isoTime } from '../time.js';
@@ -29,6 +31,8 @@ import { errorMessage } from '../errors.js';
  * not hold the event loop for a SOP of thousands of log steps.
  */
 const MAX_INLINE_STEPS = 32;
+/** Bytes of a failed step's output that its run's reason quotes. */
+const REASON_OUTPUT_BYTES = 200;
 
 export interface EngineOptions {
   store: RunStore;
@@ -200,8 +204,21 @@ export class Engine {
     return record === null ? null : publicRun(record);
   }
 
-  listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): Run[] {
-    return this.o.store.listRuns(filter).map((r) => this.runs.inMemory(r.run_id)?.toRun() ?? publicRun(r));
+  /** The ids of the runs that fit the filter, newest first (a list reads each with runPreview). */
+  listRunIds(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): string[] {
+    return this.o.store.listRunIds(filter);
+  }
+
+  /** A run with its long text cut (see run-preview.ts), or null when there is none. */
+  runPreview(runId: string): RunPreview | null {
+    // A character more than a preview keeps, so that previewRun can tell what was cut.
+    const run = this.runs.inMemory(runId)?.toRun() ?? this.o.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
+    return run === null ? null : previewRun(run);
+  }
+
+  /** Newest first, as previews. */
+  listRuns(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): RunPreview[] {
+    return this.listRunIds(filter).flatMap((id) => this.runPreview(id) ?? []);
   }
 
   /** Audit ledger entries: a run's, oldest first, or the newest `limit` of all. */
@@ -296,7 +313,8 @@ export class Engine {
         return;
       }
       if (policy.policy !== 'continue') {
-        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${output}`, 'engine');
+        // The reason goes into the ledger, run events and the journal: the step result has it all.
+        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${excerpt(output, REASON_OUTPUT_BYTES)}`, 'engine');
         return;
       }
     }

@@ -7,6 +7,7 @@ import type { TimerHandle } from '../engine/clock.js';
 import type { StepAction } from '../sop/types.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
 import { errorMessage } from '../errors.js';
+import { utf8Boundary } from '../text.js';
 
 export interface ShellOptions {
   /** Captured output beyond this is dropped and counted. Default 64 KiB. */
@@ -170,15 +171,4 @@ export class OutputBuffer {
     const text = bytes.toString('utf8');
     return dropped > 0 ? appendLine(text, `[output truncated: ${dropped} more bytes]`) : text;
   }
-}
-
-/** The length of `bytes` without a trailing incomplete UTF-8 sequence. */
-function utf8Boundary(bytes: Buffer): number {
-  let start = bytes.length - 1;
-  // Back over at most 3 continuation bytes (bit pattern 10 in the top two bits) to the lead byte.
-  while (start >= 0 && bytes.length - start <= 4 && ((bytes[start] ?? 0) & 0xc0) === 0x80) start--;
-  if (start < 0) return bytes.length;
-  const lead = bytes[start] ?? 0;
-  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return bytes.length - start < need ? start : bytes.length;
 }

@@ -1,8 +1,9 @@
 // The /api/* handlers (DESIGN.md §5). Lists are JSON arrays (`GET /api/sops` the SOP
-// objects, `GET /api/runs` the run objects, newest first); engine refusals become 409s
+// objects, `GET /api/runs` run previews, newest first); engine refusals become 409s
 // whose `error` is the engine's reason, so clients can branch on it.
 import type { IncomingMessage } from 'node:http';
 import type { Engine } from '../engine/engine.js';
+import type { RunPreview } from '../engine/run-preview.js';
 import { RUN_STATUSES, type ActionResult, type StartResult, type StepStatus } from '../engine/types.js';
 import type { Clock } from '../engine/clock.js';
 import type { GatewayEvent } from '../events.js';
@@ -10,6 +11,7 @@ import { sopToJson } from '../sop/json.js';
 import { isOneOf, type SopDefinition } from '../sop/types.js';
 import { VERSION } from '../version.js';
 import type { Handler } from './context.js';
+import { queryInt } from './query.js';
 import { badRequest, error, json, notFound, type Reply } from './reply.js';
 import type { Router } from './router.js';
 import { isoTime } from '../time.js';
@@ -25,6 +27,8 @@ export interface ApiDeps {
 
 const STEP_STATUSES: readonly StepStatus[] = ['completed', 'failed', 'skipped'];
 const MAX_LIST = 1000;
+/** How long a list may hold the event loop before it lets other work in. */
+const SLICE_MS = 20;
 
 export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
   const findSop = (name: string | undefined) => d.sops().find((s) => s.name === name);
@@ -48,25 +52,22 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
       const started = await d.engine.startRun(name, event);
       return started.ok ? json(201, started.run, { location: `/api/runs/${encodeURIComponent(started.run.run_id)}` }) : refusal(started);
     })
-    .add('GET', '/api/runs', ({ query }) => {
+    .add('GET', '/api/runs', async ({ query }) => {
       const status = query.get('status');
       const sop = query.get('sop');
-      const limit = query.get('limit');
+      const limit = queryInt(query, 'limit', { min: 1, max: MAX_LIST, fallback: 100 });
       if (status !== null && !isOneOf(RUN_STATUSES, status)) return badRequest(`status must be one of ${RUN_STATUSES.join(', ')}`);
-      if (limit !== null && !(/^\d{1,7}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= MAX_LIST)) {
-        return badRequest(`limit must be a whole number from 1 to ${MAX_LIST}`);
-      }
-      const filter: Parameters<Engine['listRuns']>[0] = {};
+      if (!limit.ok) return limit.reply;
+      const filter: Parameters<Engine['listRunIds']>[0] = { limit: limit.value };
       if (status !== null) filter.status = status;
       if (sop !== null && sop !== '') filter.sop = sop;
-      if (limit !== null) filter.limit = Number(limit);
-      return json(200, d.engine.listRuns(filter));
+      return json(200, await previews(d.engine, d.engine.listRunIds(filter)));
     })
     .add('GET', '/api/ledger', ({ query }) => {
       const run = query.get('run');
-      const limit = Number(query.get('limit') ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST) return badRequest(`limit must be a whole number from 1 to ${MAX_LIST}`);
-      return json(200, d.engine.ledger(run ?? undefined, limit));
+      const limit = queryInt(query, 'limit', { min: 1, max: MAX_LIST, fallback: 100 });
+      if (!limit.ok) return limit.reply;
+      return json(200, d.engine.ledger(run ?? undefined, limit.value));
     })
     .add('GET', '/api/runs/:id', ({ params }) => {
       const run = d.engine.getRun(params.id!);
@@ -96,6 +97,28 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
         ...d.status(),
       });
     });
+}
+
+/**
+ * The previews of these runs. Reading a run costs what its stored text weighs, not what its
+ * preview keeps (SQLite reads a whole value to cut it), so the work is sliced: the event
+ * loop is given back every SLICE_MS and no request holds it for long, however big the runs.
+ * A run that is pruned meanwhile is left out.
+ */
+async function previews(engine: Engine, ids: readonly string[]): Promise<RunPreview[]> {
+  const runs: RunPreview[] = [];
+  // The first slice waits too: run from the poll phase, it would be followed at once by the
+  // next one (setImmediate callbacks run right after the poll); from then on, I/O comes between.
+  let sliceStart = -Infinity;
+  for (const id of ids) {
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    const run = engine.runPreview(id);
+    if (run !== null) runs.push(run);
+  }
+  return runs;
 }
 
 function refusal(r: Extract<StartResult, { ok: false }>): Reply {

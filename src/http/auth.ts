@@ -20,13 +20,18 @@ export function secretOk(header: string | string[] | undefined, secret: string):
   return typeof header === 'string' && secret !== '' && safeEqual(header, secret);
 }
 
-/** GitHub's `X-Hub-Signature-256: sha256=<hex>`: HMAC-SHA256 of the raw body with the shared secret. */
-export function hmacOk(header: string | string[] | undefined, secret: string, raw: Buffer): boolean {
-  if (typeof header !== 'string' || secret === '') return false;
+/** The hex digest of GitHub's `X-Hub-Signature-256: sha256=<hex>`, or null when the header is not that. */
+export function signatureOf(header: string | string[] | undefined): string | null {
+  if (typeof header !== 'string') return null;
   const m = /^sha256=([0-9a-f]{64})$/i.exec(header.trim());
-  if (m === null) return false;
-  const expected = createHmac('sha256', secret).update(raw).digest('hex');
-  return safeEqual(m[1]!.toLowerCase(), expected);
+  return m === null ? null : m[1]!.toLowerCase();
+}
+
+/** `X-Hub-Signature-256`: HMAC-SHA256 of the raw body with the shared secret. */
+export function hmacOk(header: string | string[] | undefined, secret: string, raw: Buffer): boolean {
+  const signature = signatureOf(header);
+  if (signature === null || secret === '') return false;
+  return safeEqual(signature, createHmac('sha256', secret).update(raw).digest('hex'));
 }
 
 export function hmacSignature(secret: string, body: string | Buffer): string {

@@ -1,7 +1,8 @@
 // The gateway's HTTP face (DESIGN.md §5): webhooks, the /api/* endpoints, /healthz and
 // /metrics on node:http. Every request goes through one dispatcher that applies the
-// rate limit and the bearer token, catches whatever a handler throws (500, logged, never
-// a crash), writes the reply, logs one line and counts it by route and status.
+// bearer token and the rate limit to /api/* (webhooks check their own credentials and then
+// take from the same limiter), catches whatever a handler throws (500, logged, never a
+// crash), writes the reply, logs one line and counts it by route and status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
@@ -46,7 +47,9 @@ export class HttpApi {
   private readonly d: HttpApiDeps;
   private readonly log: Logger;
   private readonly router = new Router<Handler>();
+  /** Per-address buckets: one for requests that authenticated, one for those that did not. */
   private readonly limiter: RateLimiter;
+  private readonly refusedLimiter: RateLimiter;
   private readonly counters = new HttpCounters();
   private readonly server: HttpServer;
 
@@ -54,6 +57,7 @@ export class HttpApi {
     this.d = deps;
     this.log = deps.logger.child('http');
     this.limiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
+    this.refusedLimiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     this.server = new HttpServer((req, res) => {
       this.dispatch(req, res).catch((err: unknown) => {
         this.log.log('error', `cannot answer ${req.method} ${req.url}: ${errorMessage(err)}`);
@@ -74,6 +78,7 @@ export class HttpApi {
       clock: deps.clock,
       counters: this.counters,
       logger: this.log,
+      admit: (client, authenticated) => this.admit(client, authenticated),
     });
     this.router
       .add('GET', '/healthz', () => json(200, { status: 'ok' }))
@@ -134,20 +139,26 @@ export class HttpApi {
     this.log.log(level, `${method} ${path} ${reply.status} ${(performance.now() - startedAt).toFixed(1)}ms ${client}`);
   }
 
-  /** The rate limit (webhooks and /api/*) and the bearer token (/api/*), before any routing. */
+  /** The bearer token and the rate limit for /api/*, before any routing (webhooks check their own). */
   private guard(req: IncomingMessage, path: string, client: string): Reply | null {
-    const api = path === '/api' || path.startsWith('/api/');
-    if (!api && path !== '/webhook' && !path.startsWith('/sop/')) return null;
-    const rate = this.limiter.take(client);
-    if (!rate.ok) {
-      this.counters.rateLimited++;
-      const secs = rate.retryAfterSecs;
-      return error(429, 'rate_limited', `too many requests: try again in ${secs} s`, { retry_after_secs: secs }, { 'retry-after': String(secs) });
-    }
-    if (api && !bearerOk(req.headers.authorization, this.d.token)) {
-      return error(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)', {}, { 'www-authenticate': 'Bearer' });
-    }
-    return null;
+    if (path !== '/api' && !path.startsWith('/api/')) return null;
+    const authenticated = bearerOk(req.headers.authorization, this.d.token);
+    const limited = this.admit(client, authenticated);
+    if (limited !== null || authenticated) return limited;
+    return error(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)', {}, { 'www-authenticate': 'Bearer' });
+  }
+
+  /**
+   * Spends one request from the client address's bucket, or answers 429. Requests that fail
+   * authentication spend a bucket of their own: a flood of bad tokens from an address (a
+   * local process without the token shares 127.0.0.1 with the CLI) never 429s the holder.
+   */
+  private admit(client: string, authenticated: boolean): Reply | null {
+    const rate = (authenticated ? this.limiter : this.refusedLimiter).take(client);
+    if (rate.ok) return null;
+    this.counters.rateLimited++;
+    const secs = rate.retryAfterSecs;
+    return error(429, 'rate_limited', `too many requests: try again in ${secs} s`, { retry_after_secs: secs }, { 'retry-after': String(secs) });
   }
 
   private async route(found: ReturnType<Router<Handler>['find']>, req: IncomingMessage, path: string, query: string, client: string): Promise<Reply> {

@@ -1,9 +1,10 @@
 // Webhook triggers: `POST /sop/<rest>` and `POST /webhook` (DESIGN.md §5). The body is
 // the payload; every SOP whose webhook trigger names the path starts, and the 202 answer
 // says which runs started and which SOPs were refused and why (runs start before we
-// answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery a
-// duplicate: the key is stored in SQLite once a run started, so it survives a restart;
+// answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery to the same
+// path a duplicate: the key is stored in SQLite once a run started, so it survives a restart;
 // a delivery that started nothing is not recorded and may be retried with the same key.
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
 import type { Run } from '../engine/types.js';
@@ -11,7 +12,7 @@ import type { GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Matcher } from '../match/matcher.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
-import { bearerOk, hmacOk, secretOk } from './auth.js';
+import { bearerOk, hmacOk, secretOk, signatureOf } from './auth.js';
 import type { RequestContext } from './context.js';
 import { badRequest, error, json, type Reply } from './reply.js';
 import type { HttpCounters } from './stats.js';
@@ -31,6 +32,8 @@ export interface WebhookDeps {
   clock: Clock;
   counters: HttpCounters;
   logger: Logger;
+  /** Spends a request from the client's bucket for authenticated or refused requests: a 429, or null. */
+  admit: (client: string, authenticated: boolean) => Reply | null;
 }
 
 interface Accepted {
@@ -46,7 +49,7 @@ const PURGE_EVERY_MS = 60_000;
 
 export class WebhookHandler {
   private readonly d: WebhookDeps;
-  /** Deliveries in progress per idempotency key: a concurrent repeat waits for the first. */
+  /** Deliveries in progress per path and idempotency key: a concurrent repeat waits for the first. */
   private readonly pending = new Map<string, Promise<unknown>>();
   private lastPurge = -Infinity;
 
@@ -57,41 +60,75 @@ export class WebhookHandler {
   readonly handle = async (ctx: RequestContext): Promise<Reply> => {
     const { req } = ctx;
     const d = this.d;
-    // Header credentials are checked before the body is read; the HMAC needs the body.
-    if (d.auth === 'token' && !bearerOk(req.headers.authorization, d.token)) {
-      return error(401, 'unauthorized', 'a valid bearer token is required', {}, { 'www-authenticate': 'Bearer' });
-    }
-    if (d.auth === 'secret' && !secretOk(req.headers['x-webhook-secret'], d.secret)) {
-      return error(401, 'unauthorized', 'a valid X-Webhook-Secret header is required');
+    // Credentials decide which rate bucket a delivery spends (see HttpApi.admit). Header
+    // credentials are checked before the body is read; a signature needs the body.
+    const byHeader = this.headerVerdict(req);
+    if (byHeader !== 'body') {
+      const refused = d.admit(ctx.client, byHeader) ?? (byHeader ? null : this.unauthorized());
+      if (refused !== null) return refused;
     }
     const body = await ctx.body();
-    if (!body.ok) return body.reply;
-    if (d.auth === 'hmac' && !hmacOk(req.headers['x-hub-signature-256'], d.secret, body.raw)) {
-      return error(401, 'unauthorized', 'a valid X-Hub-Signature-256 header (sha256=<hex HMAC of the body>) is required');
+    if (byHeader === 'body') {
+      const signed = body.ok && hmacOk(req.headers['x-hub-signature-256'], d.secret, body.raw);
+      const refused = d.admit(ctx.client, signed) ?? (signed || !body.ok ? null : this.unauthorized());
+      if (refused !== null) return refused;
     }
+    if (!body.ok) return body.reply;
 
-    const key = req.headers['x-idempotency-key'];
-    if (key === undefined) return this.trigger(ctx.path, body.text, null);
-    if (typeof key !== 'string' || key === '' || key.length > MAX_KEY_LENGTH) {
+    // Node joins repeated headers with ", ": two keys would pass as one key that neither sender used.
+    const keys = req.headersDistinct['x-idempotency-key'];
+    if (keys === undefined) return this.trigger(ctx.path, body.text, null);
+    if (keys.length > 1) return badRequest(`X-Idempotency-Key is sent ${keys.length} times: send one key per request`);
+    const key = keys[0]!;
+    if (key === '' || key.length > MAX_KEY_LENGTH) {
       return badRequest(`X-Idempotency-Key must be one header of 1 to ${MAX_KEY_LENGTH} characters`);
     }
-    // Check-and-claim happens without an await in between, so one delivery per key runs at a time.
-    for (let waiting = this.pending.get(key); waiting !== undefined; waiting = this.pending.get(key)) {
+    // A key is scoped to its path (which has no spaces, so the pair reads one way only).
+    // Check-and-claim happens without an await in between: one delivery per scope at a time.
+    const scope = `${ctx.path} ${key}`;
+    for (let waiting = this.pending.get(scope); waiting !== undefined; waiting = this.pending.get(scope)) {
       await waiting.catch(() => undefined);
     }
-    const first = d.idempotency.get(key);
+    const first = d.idempotency.get(ctx.path, key);
     if (first !== null) {
       d.counters.duplicates++;
       return json(200, { ...(first as object), status: 'duplicate' });
     }
     const answer = this.trigger(ctx.path, body.text, key);
-    this.pending.set(key, answer);
+    this.pending.set(scope, answer);
     try {
       return await answer;
     } finally {
-      this.pending.delete(key);
+      this.pending.delete(scope);
     }
   };
+
+  /** Whether the headers authenticate the delivery, or 'body' when a well-formed signature waits for the body. */
+  private headerVerdict(req: IncomingMessage): boolean | 'body' {
+    const d = this.d;
+    switch (d.auth) {
+      case 'none':
+        return true;
+      case 'token':
+        return bearerOk(req.headers.authorization, d.token);
+      case 'secret':
+        return secretOk(req.headers['x-webhook-secret'], d.secret);
+      case 'hmac':
+        // Without a secret nothing can be signed (fail closed), and a malformed header never verifies.
+        return d.secret !== '' && signatureOf(req.headers['x-hub-signature-256']) !== null ? 'body' : false;
+    }
+  }
+
+  private unauthorized(): Reply {
+    switch (this.d.auth) {
+      case 'secret':
+        return error(401, 'unauthorized', 'a valid X-Webhook-Secret header is required');
+      case 'hmac':
+        return error(401, 'unauthorized', 'a valid X-Hub-Signature-256 header (sha256=<hex HMAC of the body>) is required');
+      default:
+        return error(401, 'unauthorized', 'a valid bearer token is required', {}, { 'www-authenticate': 'Bearer' });
+    }
+  }
 
   private async trigger(path: string, payload: string, key: string | null): Promise<Reply> {
     const d = this.d;
@@ -107,7 +144,7 @@ export class WebhookHandler {
       if (r.ok) answer.runs.push(r.run);
       else answer.refused.push({ sop: matched[i]!, reason: r.reason, message: r.message });
     });
-    if (key !== null && answer.runs.length > 0) await this.remember(key, answer);
+    if (key !== null && answer.runs.length > 0) await this.remember(path, key, answer);
     return json(202, answer);
   }
 
@@ -115,7 +152,7 @@ export class WebhookHandler {
    * Stores the key before the answer goes out, so that a repeat after even a power cut is a
    * duplicate. The runs have started whatever happens here: a database error is logged, not answered.
    */
-  private async remember(key: string, answer: Accepted): Promise<void> {
+  private async remember(path: string, key: string, answer: Accepted): Promise<void> {
     const d = this.d;
     if (d.ttlSecs <= 0) return;
     try {
@@ -124,7 +161,7 @@ export class WebhookHandler {
         this.lastPurge = now;
         d.idempotency.purgeExpired();
       }
-      d.idempotency.put(key, answer, d.ttlSecs);
+      d.idempotency.put(path, key, answer, d.ttlSecs);
       await d.idempotency.durable();
     } catch (err) {
       d.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);

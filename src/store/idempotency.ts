@@ -1,5 +1,6 @@
-// Webhook idempotency keys (DESIGN.md §5): the first accepted answer per key, kept in
-// SQLite with an expiry so that a delivery repeated after a restart is still a duplicate.
+// Webhook idempotency keys (DESIGN.md §5): the first accepted answer per webhook path and
+// key, kept in SQLite with an expiry so that a delivery repeated after a restart is still a
+// duplicate. A key is scoped to its path: the same key on another path is another delivery.
 import type { Clock } from '../engine/clock.js';
 import { durable, type Db } from './db.js';
 
@@ -12,20 +13,20 @@ export class IdempotencyStore {
     this.clock = clock;
     this.db = db;
     this.s = {
-      get: db.prepare(`SELECT response FROM idempotency_keys WHERE key = ? AND expires_ms > ?`),
-      put: db.prepare(`INSERT OR REPLACE INTO idempotency_keys (key, response, expires_ms) VALUES (?, ?, ?)`),
+      get: db.prepare(`SELECT response FROM idempotency_keys WHERE path = ? AND key = ? AND expires_ms > ?`),
+      put: db.prepare(`INSERT OR REPLACE INTO idempotency_keys (path, key, response, expires_ms) VALUES (?, ?, ?, ?)`),
       purge: db.prepare(`DELETE FROM idempotency_keys WHERE expires_ms <= ?`),
     };
   }
 
-  /** The stored answer for `key`, or null when there is none or it expired. */
-  get(key: string): unknown {
-    const row = this.s.get.get(key, this.clock.now()) as { response: string } | undefined;
+  /** The stored answer for `key` on `path`, or null when there is none or it expired. */
+  get(path: string, key: string): unknown {
+    const row = this.s.get.get(path, key, this.clock.now()) as { response: string } | undefined;
     return row === undefined ? null : (JSON.parse(row.response) as unknown);
   }
 
-  put(key: string, response: unknown, ttlSecs: number): void {
-    this.s.put.run(key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
+  put(path: string, key: string, response: unknown, ttlSecs: number): void {
+    this.s.put.run(path, key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
   }
 
   /** Resolves once the keys put so far are on disk. */

@@ -71,4 +71,21 @@ export const MIGRATIONS: readonly string[] = [
     last_fire_ms INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 3: idempotency keys belong to the webhook path they came with. A stored key takes the
+  // path from its stored answer; one whose answer names none could never match and goes.
+  `
+  CREATE TABLE idempotency_keys_by_path (
+    path TEXT NOT NULL,
+    key TEXT NOT NULL,
+    response TEXT NOT NULL,          -- JSON of the first answer
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (path, key)
+  ) WITHOUT ROWID;
+  INSERT INTO idempotency_keys_by_path (path, key, response, expires_ms)
+    SELECT json_extract(response, '$.path'), key, response, expires_ms FROM idempotency_keys
+    WHERE CASE WHEN json_valid(response) THEN json_type(response, '$.path') = 'text' ELSE 0 END;
+  DROP TABLE idempotency_keys;
+  ALTER TABLE idempotency_keys_by_path RENAME TO idempotency_keys;
+  CREATE INDEX idempotency_expiry ON idempotency_keys(expires_ms);
+  `,
 ];

@@ -4,6 +4,7 @@
 import type { Run, RunStatus, StepResult } from '../engine/types.js';
 import { closeDatabase, openDatabase, walSync, type Db, type OpenOptions } from './db.js';
 import type { WalSync } from './wal-sync.js';
+import { decodePrefix } from '../text.js';
 
 export type Phase = 'gate' | 'executing' | 'external';
 
@@ -64,6 +65,16 @@ export interface RunStoreOptions extends OpenOptions {
   maxLedgerEntries?: number;
 }
 
+/**
+ * `column` cut to @bytes bytes, as a blob: substr() of text would stop at a NUL character.
+ * (substr() of an empty blob is NULL, hence the empty string's own case.)
+ */
+const cut = (column: string) => `CASE WHEN ${column} = '' THEN x'' ELSE substr(CAST(${column} AS BLOB), 1, @bytes) END AS ${column}`;
+
+/** The columns of a run cut short: its long text (topic, payload, reason) to @bytes bytes. */
+const CUT_COLUMNS = `run_id, sop_name, status, current_step, total_steps, trigger_source, ${cut('trigger_topic')},
+  ${cut('trigger_payload')}, trigger_timestamp, started_at, completed_at, waiting_since, ${cut('reason')}`;
+
 const ACTIVE = `status IN ('running', 'waiting_approval')`;
 const FINISHED = `status IN ('completed', 'failed', 'cancelled')`;
 
@@ -99,11 +110,14 @@ export class RunStore {
       getRun: p(`SELECT * FROM runs WHERE run_id = ?`),
       steps: p(`SELECT step_number, status, output, started_at, completed_at FROM step_results WHERE run_id = ? ORDER BY step_number`),
       active: p(`SELECT * FROM runs WHERE ${ACTIVE} ORDER BY seq`),
-      // One statement per filter, so each can use its index (an "@x IS NULL OR" cannot).
-      listAll: p(`SELECT * FROM runs ORDER BY seq DESC LIMIT @limit`),
-      listByStatus: p(`SELECT * FROM runs WHERE status = @status ORDER BY seq DESC LIMIT @limit`),
-      listBySop: p(`SELECT * FROM runs WHERE sop_name = @sop ORDER BY seq DESC LIMIT @limit`),
-      listBySopStatus: p(`SELECT * FROM runs WHERE sop_name = @sop AND status = @status ORDER BY seq DESC LIMIT @limit`),
+      // One statement per filter, so each can use its index (an "@x IS NULL OR" cannot); ids only.
+      listAll: p(`SELECT run_id FROM runs ORDER BY seq DESC LIMIT @limit`).pluck(),
+      listByStatus: p(`SELECT run_id FROM runs WHERE status = @status ORDER BY seq DESC LIMIT @limit`).pluck(),
+      listBySop: p(`SELECT run_id FROM runs WHERE sop_name = @sop ORDER BY seq DESC LIMIT @limit`).pluck(),
+      listBySopStatus: p(`SELECT run_id FROM runs WHERE sop_name = @sop AND status = @status ORDER BY seq DESC LIMIT @limit`).pluck(),
+      cutRun: p(`SELECT ${CUT_COLUMNS} FROM runs WHERE run_id = @run_id`),
+      cutSteps: p(`SELECT step_number, status, ${cut('output')}, started_at, completed_at
+        FROM step_results WHERE run_id = @run_id ORDER BY step_number`),
       countFinished: p(`SELECT count(*) AS n FROM runs WHERE ${FINISHED}`),
       prune: p(`DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
       putSnapshot: p(`INSERT OR IGNORE INTO sop_snapshots (hash, definition) VALUES (?, ?)`),
@@ -162,20 +176,34 @@ export class RunStore {
     return (this.s.active.all() as RunRow[]).map((row) => this.withSteps(row));
   }
 
-  /** Newest first. */
-  listRuns(filter: { status?: RunStatus | undefined; sop?: string | undefined; limit?: number | undefined } = {}): RunRecord[] {
+  /** The ids of the runs that fit the filter, newest first. */
+  listRunIds(filter: { status?: RunStatus | undefined; sop?: string | undefined; limit?: number | undefined } = {}): string[] {
     const limit = filter.limit ?? 100;
     const { status, sop } = filter;
-    const rows = (
+    const ids =
       sop === undefined
         ? status === undefined
           ? this.s.listAll.all({ limit })
           : this.s.listByStatus.all({ status, limit })
         : status === undefined
           ? this.s.listBySop.all({ sop, limit })
-          : this.s.listBySopStatus.all({ sop, status, limit })
-    ) as RunRow[];
-    return rows.map((row) => this.withSteps(row));
+          : this.s.listBySopStatus.all({ sop, status, limit });
+    return ids as string[];
+  }
+
+  /**
+   * A run with its topic, payload, reason and step outputs cut to at most `bytes` bytes (to
+   * end on a character) by SQLite, so that JavaScript never holds the whole of them; null
+   * when unknown.
+   */
+  getRunCut(runId: string, bytes: number): Run | null {
+    const row = this.s.cutRun.get({ run_id: runId, bytes }) as CutRow<Buffer> | undefined;
+    if (row === undefined) return null;
+    const steps = this.s.cutSteps.all({ run_id: runId, bytes }) as (Omit<StepResult, 'output'> & { output: Buffer })[];
+    return runOf(
+      { ...row, trigger_topic: textOf(row.trigger_topic), trigger_payload: textOf(row.trigger_payload), reason: textOf(row.reason) },
+      steps.map((s) => ({ ...s, output: decodePrefix(s.output) })),
+    );
   }
 
   countFinished(): number {
@@ -219,28 +247,46 @@ export class RunStore {
 
   private withSteps(row: RunRow): RunRecord {
     return {
-      run_id: row.run_id,
-      sop_name: row.sop_name,
-      status: row.status,
-      current_step: row.current_step,
-      total_steps: row.total_steps,
-      trigger_event: {
-        source: row.trigger_source,
-        topic: row.trigger_topic,
-        payload: row.trigger_payload,
-        timestamp: row.trigger_timestamp,
-      },
-      started_at: row.started_at,
-      completed_at: row.completed_at,
-      waiting_since: row.waiting_since,
-      step_results: this.s.steps.all(row.run_id) as StepResult[],
-      reason: row.reason,
+      ...runOf(row, this.s.steps.all(row.run_id) as StepResult[]),
       sop_hash: row.sop_hash,
       phase: row.phase,
       approved: row.approved === 1,
       attempt: row.attempt,
     };
   }
+}
+
+/** What a run cut short reads of its row (its long text as T). */
+type CutRow<T = string> = Omit<RunRow, 'sop_hash' | 'phase' | 'approved' | 'attempt' | 'trigger_topic' | 'trigger_payload' | 'reason'> & {
+  trigger_topic: T | null;
+  trigger_payload: T | null;
+  reason: T | null;
+};
+
+function textOf(bytes: Buffer | null): string | null {
+  return bytes === null ? null : decodePrefix(bytes);
+}
+
+/** The run object of a row and its step results. */
+function runOf(row: CutRow, steps: StepResult[]): Run {
+  return {
+    run_id: row.run_id,
+    sop_name: row.sop_name,
+    status: row.status,
+    current_step: row.current_step,
+    total_steps: row.total_steps,
+    trigger_event: {
+      source: row.trigger_source,
+      topic: row.trigger_topic,
+      payload: row.trigger_payload,
+      timestamp: row.trigger_timestamp,
+    },
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+    waiting_since: row.waiting_since,
+    step_results: steps,
+    reason: row.reason,
+  };
 }
 
 function toRow(run: RunRecord): RunRow {
