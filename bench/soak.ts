@@ -129,13 +129,19 @@ async function settleWaiting(d: DaemonProcess, tally: Tally): Promise<number> {
   const waiting = await d.api('GET', '/api/runs?status=waiting_approval&limit=1000');
   for (const run of waiting.body as { run_id: string }[]) {
     const r = await d.api('POST', `/api/runs/${run.run_id}/approve`);
-    if (r.status === 200) (tally.approvals++, acted++);
+    if (r.status === 200) {
+      tally.approvals++;
+      acted++;
+    }
   }
   const running = await d.api('GET', '/api/runs?status=running&sop=gated&limit=1000');
   for (const run of running.body as { run_id: string; current_step: number }[]) {
     if (run.current_step !== 2) continue;
     const r = await d.api('POST', `/api/runs/${run.run_id}/advance`, JSON.stringify({ status: 'completed', output: 'soak' }));
-    if (r.status === 200) (tally.advances++, acted++);
+    if (r.status === 200) {
+      tally.advances++;
+      acted++;
+    }
   }
   return acted;
 }

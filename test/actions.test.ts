@@ -101,13 +101,13 @@ describe('parseAction: http_request', () => {
       timeout_secs: 2.5,
     });
     // A plain object (not TOML's null-prototype table) so it serializes and compares normally.
-    assert.equal(Object.getPrototypeOf(a['headers']), Object.prototype);
+    assert.equal(Object.getPrototypeOf(a.headers), Object.prototype);
   });
 
   it('gives each action its own default headers object', () => {
     const first = args('http_request', 'url = "http://a"');
-    (first['headers'] as Record<string, string>)['X'] = 'y';
-    assert.deepEqual(args('http_request', 'url = "http://a"')['headers'], {});
+    (first.headers as Record<string, string>).X = 'y';
+    assert.deepEqual(args('http_request', 'url = "http://a"').headers, {});
   });
 
   it('rejects missing url, bad url, bad method, headers, body and timeout', () => {

@@ -90,6 +90,7 @@ describe('the bundle', () => {
     const { mkdir, readFile, writeFile } = await import('node:fs/promises');
     // A preload that says, at exit, what the entry point made of the cache.
     const preload = join(dir, 'tell-cache.cjs');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the preload's own template literal
     await writeFile(preload, "process.on('exit', () => process.stderr.write(`code cache: ${globalThis.__sopgateCodeCache}\\n`));\n");
     const cacheOf = async (folder: string, ...flags: string[]) => {
       const { stdout, stderr } = await run(process.execPath, [...flags, '--require', preload, join(folder, 'sopgate.cjs'), 'validate', '--config', examples], { cwd: dir });

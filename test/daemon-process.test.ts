@@ -62,7 +62,7 @@ const logStep = (n: number, message: string) => `${n}. **Log ${n}** — Write a 
 const logSteps = (...messages: string[]) => `# Procedure\n\n## Steps\n\n${messages.map((m, i) => logStep(i + 1, m)).join('\n')}`;
 /** A run's step 1 records its shell's pid (its process group) in <sop folder>/started.pids, then sleeps. */
 const SLOW_MD =
-  '# Slow\n\n## Steps\n\n1. **Wait** — Sleep a while.\n\n   ```shell\n   echo $$ >> started.pids\n   sleep 30\n   ```\n\n' + logStep(2, 'slept');
+  `# Slow\n\n## Steps\n\n1. **Wait** — Sleep a while.\n\n   \`\`\`shell\n   echo $$ >> started.pids\n   sleep 30\n   \`\`\`\n\n${logStep(2, 'slept')}`;
 
 const runLine = (sop: string, id: string, kind: string) => new RegExp(`^info \\[run\\] ${sop} ${id} ${kind}\\b`);
 

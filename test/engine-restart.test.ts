@@ -71,7 +71,7 @@ describe('engine restart', () => {
 
   test('a run whose definition changed keeps the one it started with', async () => {
     const d = await folder();
-    let h = harness(d, [sop('s', { mode: 'supervised', steps: [builtin(1, 'old')] })]);
+    const h = harness(d, [sop('s', { mode: 'supervised', steps: [builtin(1, 'old')] })]);
     const r = await h.engine.startRun('s', manual());
     assert.ok(r.ok);
     h.engine.setSops([sop('s', { mode: 'supervised', steps: [builtin(1, 'new'), builtin(2, 'new 2')] })]);

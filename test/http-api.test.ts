@@ -499,7 +499,10 @@ describe('lifecycle', () => {
     const stopping = g.api.stop().then(() => (stopped = true));
     const refused = await new Promise<string>((resolve) => {
       const socket = connect(g.port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve('connected')));
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('connected');
+      });
       socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
     assert.equal(refused, 'ECONNREFUSED');

@@ -19,7 +19,7 @@ interface Received {
 let server: Server;
 let base = '';
 let received: Received[] = [];
-let arrived: Array<() => void> = [];
+const arrived: Array<() => void> = [];
 /** How the server answers; tests replace it. */
 let respond: (req: Received, res: ServerResponse) => void = (_req, res) => res.end('ok');
 

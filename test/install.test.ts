@@ -91,7 +91,7 @@ describe('scripts/install.sh --prefix', () => {
 
   test('running it again upgrades in place and keeps an edited config', async () => {
     const config = join(etc(), 'sopgate.toml');
-    const edited = (await readFile(config, 'utf8')).replaceAll(/listen = "127\.0\.0\.1:\d+"/g, 'listen = "127.0.0.1:0"') + '# edited by the operator\n';
+    const edited = `${(await readFile(config, 'utf8')).replaceAll(/listen = "127\.0\.0\.1:\d+"/g, 'listen = "127.0.0.1:0"')}# edited by the operator\n`;
     await writeFile(config, edited);
     const unitBefore = await readFile(join(prefix, 'etc/systemd/system/sopgate.service'), 'utf8');
 

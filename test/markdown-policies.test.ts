@@ -6,7 +6,7 @@ import { sopToJson } from '../src/sop/json.js';
 import type { SopDefinition } from '../src/sop/types.js';
 
 const FILE = 'sops/fan/SOP.md';
-const md = (...lines: string[]) => lines.join('\n') + '\n';
+const md = (...lines: string[]) => `${lines.join('\n')}\n`;
 const parse = (text: string) => parseSteps(text, FILE);
 /** A document whose line 3 is the first line given. */
 const section = (...lines: string[]) => md('## Steps', '', ...lines);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseSteps } from '../src/sop/markdown.js';
 
 const FILE = 'sops/fan/SOP.md';
-const md = (...lines: string[]) => lines.join('\n') + '\n';
+const md = (...lines: string[]) => `${lines.join('\n')}\n`;
 const parse = (text: string) => parseSteps(text, FILE);
 /** A document whose line 3 is the first line given. */
 const section = (...lines: string[]) => md('## Steps', '', ...lines);

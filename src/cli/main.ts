@@ -167,13 +167,14 @@ function attachValues(args: readonly string[], options: NonNullable<ParseArgsCon
 }
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, maxPositionals: number) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: attachValues(args, options), options, allowPositionals: true, strict: true });
-  } catch (err) {
-    // node's messages name the option and the fix; drop its error-code decoration.
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/, ''));
-  }
+  const parsed = (() => {
+    try {
+      return parseArgs({ args: attachValues(args, options), options, allowPositionals: true, strict: true });
+    } catch (err) {
+      // node's messages name the option and the fix; drop its error-code decoration.
+      throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/, ''));
+    }
+  })();
   if (parsed.positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
   }

@@ -69,7 +69,7 @@ function asText(value: unknown): string {
 // rendering throw, so they become U+FFFD first.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-function escape(value: string, mode: TemplateMode): string {
+function escapeFor(value: string, mode: TemplateMode): string {
   switch (mode) {
     case 'text':
       return value;
@@ -84,7 +84,7 @@ function escape(value: string, mode: TemplateMode): string {
 
 /** Replaces known placeholders with values from the step's context; unknown ones stay as written. */
 export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMode): string {
-  let parsed: unknown = undefined;
+  let parsed: unknown ;
   let parsedYet = false;
   const payloadJson = (): unknown => {
     // Parsed at most once per render, and only when a path placeholder needs it.
@@ -121,7 +121,7 @@ export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMod
 
   return text.replace(PLACEHOLDER, (whole, expr: string) => {
     const ref = parseRef(expr);
-    return ref === null ? whole : escape(resolve(ref), mode);
+    return ref === null ? whole : escapeFor(resolve(ref), mode);
   });
 }
 

@@ -3,7 +3,7 @@
 // operator and comparand are fixed in a closure, and the payload's JSON and number
 // come memoised from Payload. condition-reference.ts is the plain oracle it is tested
 // against; the two must agree on every input.
-import { NOT_JSON, Payload, decimalValue } from './payload.js';
+import { NOT_JSON, type Payload, decimalValue } from './payload.js';
 
 export type CompiledCondition =
   | { ok: true; test: (payload: Payload) => boolean }

@@ -169,7 +169,10 @@ export class CronSource {
   }
 
   private arm(s: Schedule): void {
-    if (s.due === null) return this.cancel(s);
+    if (s.due === null) {
+      this.cancel(s);
+      return;
+    }
     const delay = Math.min(Math.max(0, s.due - this.deps.clock.now()), MAX_SLEEP_MS);
     this.sleep(s, delay, () => this.wake(s));
   }
@@ -200,7 +203,10 @@ export class CronSource {
     if (this.table.get(s.key) !== s || s.cron === null || s.due === null) return;
     const now = this.deps.clock.now();
     // A capped sleep, or a timer that fired early: keep heading for the same time.
-    if (now < s.due) return this.arm(s);
+    if (now < s.due) {
+      this.arm(s);
+      return;
+    }
     // Woken late past several scheduled times: fire once, for the latest, not a burst.
     const latest = Math.max(latestAtOrBefore(s.cron, now) ?? s.due, s.due);
     if (latest > s.due) {

@@ -134,5 +134,7 @@ export function heldSyncStore(file: string) {
   const syncing = async () => {
     for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   };
-  return { store, held, syncing, release: () => held.splice(0).forEach((f) => f()) };
+  return { store, held, syncing, release: () => {
+      for (const f of held.splice(0)) f();
+    }, };
 }
