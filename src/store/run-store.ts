@@ -138,7 +138,13 @@ export class RunStore {
    * properties on each, a sixth of the garbage a commit made.
    */
   transaction<T>(fn: () => T): T {
-    return this.inTransaction(fn) as T;
+    try {
+      return this.inTransaction(fn) as T;
+    } catch (err) {
+      // Rolled back: the ledger rows it counted are not there.
+      this.ledgerRows = (this.s.ledgerCount.get() as { n: number }).n;
+      throw err;
+    }
   }
 
   insertRun(run: RunRecord): void {
