@@ -65,8 +65,16 @@ export class ActiveRuns {
     return this.activeBySop.get(sopName) ?? 0;
   }
 
-  lastFinishedOf(sopName: string): number | undefined {
-    return this.lastFinished.get(sopName);
+  /**
+   * When the SOP's last run finished. A time ahead of `now` means the wall clock went back
+   * (a board without a real-time clock sets it at boot): it counts as now from here on, so
+   * that a cooldown is never longer than cooldown_secs.
+   */
+  lastFinishedOf(sopName: string, now: number): number | undefined {
+    const at = this.lastFinished.get(sopName);
+    if (at === undefined || at <= now) return at;
+    this.lastFinished.set(sopName, now);
+    return now;
   }
 
   /** A run is active from now on (a restored one; or, with `tx`, a new one until `tx` is taken back). */

@@ -21,9 +21,12 @@ export class ApprovalTimers {
     const step = st.step();
     const since = st.record.waiting_since;
     if (this.closed || this.secs <= 0 || step === undefined || since === null || !timeoutApproves(st.sop, gateFor(st.sop, step))) return;
-    const due = Date.parse(since) + this.secs * 1000;
+    const now = this.clock.now();
+    const ms = this.secs * 1000;
+    // A wait that began "in the future" means the wall clock went back: it lasts the timeout, no longer.
+    const due = Math.min(Date.parse(since) + ms, now + ms);
     st.timer?.cancel();
-    st.timer = this.clock.setTimer(due - this.clock.now(), () => {
+    st.timer = this.clock.setTimer(due - now, () => {
       st.timer = undefined;
       this.due(st, since);
     });

@@ -153,7 +153,7 @@ export class Engine {
       activeOfSop: this.runs.activeOf(sopName),
       activeTotal: this.runs.size,
       maxConcurrentTotal: this.o.maxConcurrentTotal,
-      lastFinished: this.runs.lastFinishedOf(sopName),
+      lastFinished: this.runs.lastFinishedOf(sopName, now),
       now,
     });
     if (refusal !== null || sop === undefined) {
