@@ -164,6 +164,30 @@ describe('a run whose stored definition is gone', () => {
   });
 });
 
+describe('a resumed step', () => {
+  test('records when its new attempt started, not when it ended', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const executor = new TestExecutor(false);
+    let h = harness(await folder(), [sop('b', { steps: [builtin(1)] })], { clock, executor });
+    const r = await h.engine.startRun('b', manual());
+    assert.ok(r.ok);
+    await settle();
+    clock.advance(5_000);
+    h = h.reopen();
+    try {
+      clock.advance(2_000);
+      assert.equal(executor.calls.length, 2, 'launched again after the restart');
+      executor.calls[1]!.settle({ status: 'completed', output: 'ok' });
+      await settle();
+      const result = h.engine.getRun(r.run.run_id)!.step_results[0]!;
+      assert.deepEqual([result.started_at, result.completed_at], [isoTime(start + 5_000), isoTime(start + 7_000)]);
+    } finally {
+      h.close();
+    }
+  });
+});
+
 describe('the wall clock jumps', () => {
   const DAY = 86_400_000;
 

@@ -120,6 +120,7 @@ export class Engine {
           if (!this.runs.has(id) || st.record.phase !== 'executing') return;
           tx.touch(st);
           tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
+          st.stepStartedAt = this.o.clock.now(); // the step's new attempt starts now
           tx.after(() => this.launch(st));
         });
       } else if (st.record.phase === null) {
