@@ -213,7 +213,8 @@ export class Daemon {
     const log = this.log.child('mqtt');
     outcome.then(
       (r) => {
-        if (!r.ok) log.log('warn', `${what} for run ${runId} refused: ${r.message}`);
+        // While the database cannot be written every command is refused; that is logged once, by the store.
+        if (!r.ok) log.log(r.reason === 'storage_unavailable' ? 'debug' : 'warn', `${what} for run ${runId} refused: ${r.message}`);
       },
       (err: unknown) => log.log('error', `${what} for run ${runId}: ${errorMessage(err)}`),
     );
@@ -264,6 +265,12 @@ export class Daemon {
         help: 'Finished steps, by tool.',
         type: 'counter',
         samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.count })),
+      },
+      {
+        name: 'sopgate_storage_available',
+        help: 'Whether the state database takes writes (0: degraded, state changes answer 503 until a retry succeeds).',
+        type: 'gauge',
+        samples: [{ value: stats.storage.available ? 1 : 0 }],
       },
       { name: 'sopgate_store_commits_total', help: 'Transactions written to the database (one holds every state change of one event-loop turn).', type: 'counter', samples: [{ value: stats.commits }] },
       {

@@ -9,6 +9,7 @@ import { ManualClock } from '../src/engine/clock.js';
 import { crashSops } from './fixtures/crash-sops.js';
 import { builtin, harness, manual, settle, sop, step, TestExecutor } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
+import { isoTime } from '../src/time.js';
 
 let dir: string;
 let n = 0;
@@ -157,6 +158,75 @@ describe('a run whose stored definition is gone', () => {
       assert.equal(run.reason, 'its SOP definition is missing from the database');
       assert.equal(h.engine.stats().active, 0);
       assert.ok((await h.engine.startRun('s', manual())).ok, 'it no longer counts against max_concurrent');
+    } finally {
+      h.close();
+    }
+  });
+});
+
+describe('a resumed step', () => {
+  test('records when its new attempt started, not when it ended', async () => {
+    const clock = new ManualClock();
+    const start = clock.now();
+    const executor = new TestExecutor(false);
+    let h = harness(await folder(), [sop('b', { steps: [builtin(1)] })], { clock, executor });
+    const r = await h.engine.startRun('b', manual());
+    assert.ok(r.ok);
+    await settle();
+    clock.advance(5_000);
+    h = h.reopen();
+    try {
+      clock.advance(2_000);
+      assert.equal(executor.calls.length, 2, 'launched again after the restart');
+      executor.calls[1]!.settle({ status: 'completed', output: 'ok' });
+      await settle();
+      const result = h.engine.getRun(r.run.run_id)!.step_results[0]!;
+      assert.deepEqual([result.started_at, result.completed_at], [isoTime(start + 5_000), isoTime(start + 7_000)]);
+    } finally {
+      h.close();
+    }
+  });
+});
+
+describe('the wall clock jumps', () => {
+  const DAY = 86_400_000;
+
+  test('set back after a run finished "in the future": a cooldown lasts cooldown_secs, also after a restart', async () => {
+    const clock = new ManualClock();
+    let h = harness(await folder(), [sop('cool', { steps: [builtin(1)], cooldown: 60 })], { clock });
+    try {
+      const cooldownLeft = async () => {
+        const r = await h.engine.startRun('cool', manual());
+        await settle();
+        return r.ok ? 0 : r.reason === 'cooldown' ? r.retryAfterSecs : r.reason;
+      };
+      clock.jump(DAY);
+      assert.equal(await cooldownLeft(), 0);
+      clock.jump(-DAY);
+      assert.equal(await cooldownLeft(), 60, 'counted from now, not from a finish a day ahead');
+      h = h.reopen();
+      assert.equal(await cooldownLeft(), 60, 'after a restart too');
+      clock.advance(60_000);
+      assert.equal(await cooldownLeft(), 0, 'over after 60 s');
+      clock.advance(120_000);
+      h = h.reopen();
+      assert.equal(await cooldownLeft(), 0, 'the latest finish is the one stored, though earlier by the clock than the first');
+    } finally {
+      h.close();
+    }
+  });
+
+  test('a wait that began "in the future" is approved by the timeout after approval_timeout_secs, not a day later', async () => {
+    const clock = new ManualClock();
+    let h = harness(await folder(), [sop('gate', { mode: 'supervised', priority: 'critical', steps: [builtin(1)] })], { clock });
+    const r = await h.engine.startRun('gate', manual());
+    assert.ok(r.ok);
+    clock.jump(-DAY);
+    h = h.reopen();
+    try {
+      clock.advance(300_000);
+      await settle();
+      assert.equal(h.engine.getRun(r.run.run_id)!.status, 'completed');
     } finally {
       h.close();
     }

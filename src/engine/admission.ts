@@ -1,9 +1,9 @@
 // Whether a run may start, checked in the documented order: the SOP exists, it has
 // steps, its own max_concurrent, the gateway's max_concurrent_total, its cooldown.
 import type { SopDefinition } from '../sop/types.js';
-import type { StartResult } from './types.js';
+import type { RefusalReason, StartResult } from './types.js';
 
-export type Refusal = Exclude<StartResult, { ok: true }>;
+export type Refusal = Extract<StartResult, { reason: RefusalReason }>;
 
 export interface Load {
   /** Active runs of this SOP, waiting ones included. */

@@ -53,6 +53,15 @@ export class ManualClock implements Clock {
     return this.timers.size;
   }
 
+  /**
+   * Sets the wall clock forward or back by `ms` (a board's clock set at boot, NTP) without
+   * time passing: armed timers, which count elapsed time, stay as far away as they were.
+   */
+  jump(ms: number): void {
+    this.time += ms;
+    for (const timer of this.timers.values()) timer.at += ms;
+  }
+
   /** Moves time forward, firing every timer that falls due, in order, at its own time. */
   advance(ms: number): void {
     const end = this.time + ms;

@@ -2,6 +2,8 @@
 // SQLite transaction; only once it is durable are callers answered and effects run, so
 // nothing is told before that. With synchronous=FULL the store's WalSync fdatasyncs off the
 // event loop, one fdatasync for every commit made while the previous one was in flight.
+// A transaction the database refuses (a full disk) is taken back from memory, every change
+// in it newest first, so that memory is again exactly what is on disk.
 import type { Logger } from '../log.js';
 import type { RunStore } from '../store/run-store.js';
 import type { Tx } from './run-state.js';
@@ -13,6 +15,23 @@ import { errorMessage } from '../errors.js';
  */
 const MAX_UNSYNCED = 1_000;
 
+/** Why a change was not confirmed. */
+export class CommitError extends Error {
+  constructor(
+    cause: unknown,
+    /**
+     * False: the database refused it; nothing was written and memory was put back.
+     * True: SQLite has it but its fdatasync failed; memory keeps what SQLite has.
+     */
+    readonly written: boolean,
+  ) {
+    super(errorMessage(cause), { cause });
+  }
+}
+
+/** Told once per batch the database refused or could not make durable (default: a log line). */
+export type CommitFailure = (err: CommitError, changes: number) => void;
+
 export class CommitQueue {
   private pending: Tx[] = [];
   private scheduled = false;
@@ -22,16 +41,29 @@ export class CommitQueue {
   /** Transactions written (each holds every state change of one turn), for /metrics. */
   written = 0;
 
+  private readonly failed: CommitFailure;
+
   constructor(
     private readonly store: RunStore,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+    failed?: CommitFailure,
+  ) {
+    this.failed =
+      failed ??
+      ((err, changes) =>
+        log.log('error', `cannot ${err.written ? 'make' : 'write'} ${changes} state change(s) ${err.written ? 'durable' : 'to the database'}: ${err.message}`));
+  }
 
-  /** Queues a transaction; resolves once it is written, rejects if the database refused it. */
+  /** Queues a transaction; resolves once it is durable, rejects with a CommitError if it is not. */
   commit(tx: Tx): Promise<void> {
+    this.write(tx);
+    return new Promise((resolve, reject) => tx.after(resolve, reject));
+  }
+
+  /** Queues a transaction whose own effects and failure handlers (Tx.onFailure) say what follows. */
+  write(tx: Tx): void {
     this.pending.push(tx);
     this.schedule();
-    return new Promise((resolve, reject) => tx.after(resolve, reject));
   }
 
   /**
@@ -84,9 +116,12 @@ export class CommitQueue {
       });
       this.written++;
     } catch (err) {
-      // The database refused (disk full, I/O error): nobody is told the change happened.
-      this.log.log('error', `cannot write ${batch.length} state change(s) to the database: ${errorMessage(err)}`);
-      for (const tx of batch) tx.fail(err);
+      // The database refused (disk full, I/O error): nothing was written and nobody is told
+      // the change happened. Later changes were made on top of earlier ones: newest back first.
+      for (let i = batch.length - 1; i >= 0; i--) batch[i]!.rollback();
+      const error = new CommitError(err, false);
+      this.failed(error, batch.length);
+      for (const tx of batch) tx.fail(error);
       return;
     }
     const sync = this.store.sync;
@@ -101,9 +136,12 @@ export class CommitQueue {
         for (const tx of batch) tx.done();
         return;
       }
-      // Written but perhaps not on disk: as with a failed COMMIT, nobody is told.
-      this.log.log('error', `cannot make ${batch.length} state change(s) durable: ${errorMessage(err)}`);
-      for (const tx of batch) tx.fail(err);
+      // Written but perhaps not on disk: as with a failed COMMIT, nobody is told. SQLite has
+      // the change (later ones build on it), so memory keeps it.
+      const error = new CommitError(err, true);
+      for (const tx of batch) tx.confirmed();
+      this.failed(error, batch.length);
+      for (const tx of batch) tx.fail(error);
     });
     if (this.unsynced > MAX_UNSYNCED) sync.now();
   }

@@ -1,4 +1,5 @@
 // What the engine counts for /metrics: runs started and finished, step durations by tool.
+import type { StorageStatus } from './storage-guard.js';
 
 export interface EngineStats {
   active: number;
@@ -10,6 +11,8 @@ export interface EngineStats {
   steps: Record<string, { count: number; seconds: number }>;
   /** Transactions written: every state change of one turn of the event loop goes in one. */
   commits: number;
+  /** Whether the state database takes writes. */
+  storage: StorageStatus;
 }
 
 export class EngineCounters {

@@ -1,6 +1,8 @@
 // The run engine: what happens after an event matched. Active runs live in memory and
 // every state change is written through to SQLite in one transaction together with its
-// ledger rows, before anyone is told about it (DESIGN.md §2, §5).
+// ledger rows, before anyone is told about it (DESIGN.md §2, §5). A change the database
+// refuses is taken back from memory; while it refuses, requests that would change state
+// are refused and changes nobody waits for are kept for later (Writes).
 import type { GatewayEvent } from '../events.js';
 import type { Executor } from '../executors/types.js';
 import type { Logger } from '../log.js';
@@ -9,19 +11,21 @@ import type { LedgerEntry, RunStore } from '../store/run-store.js';
 import type { Clock } from './clock.js';
 import { ActiveRuns } from './active-runs.js';
 import { RunListeners } from './listeners.js';
-import { gateFor, timeoutApproves } from './gates.js';
+import { gateFor } from './gates.js';
+import { ApprovalTimers } from './approval-timers.js';
 import { stepHandoff } from './handoff.js';
 import { admit } from './admission.js';
 import { RefusalLog } from './refusals.js';
 import { runAction, runInline } from './run-action.js';
 import { Snapshots } from './snapshots.js';
-import { CommitQueue } from './commit-queue.js';
+import type { StorageStatus } from './storage-guard.js';
+import { Writes } from './writes.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
 import { excerpt, MAX_CHAR_BYTES } from '../text.js';
 import { storedRuns } from './recovery.js';
-import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus } from './types.js';
+import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus, StorageUnavailable } from './types.js';
 import { isoTime } from '../time.js';
 import { errorMessage } from '../errors.js';
 
@@ -56,19 +60,26 @@ export class Engine {
   private readonly runs: ActiveRuns;
   private readonly listeners: RunListeners;
   private stopping = false;
-  private readonly commits: CommitQueue;
+  private readonly writes: Writes;
+  private readonly timers: ApprovalTimers;
   private readonly counters = new EngineCounters();
 
   constructor(options: EngineOptions) {
     this.o = options;
     this.log = options.logger.child('engine');
-    this.commits = new CommitQueue(options.store, this.log);
+    this.writes = new Writes(options.store, options.clock, options.logger);
     this.runs = new ActiveRuns(options.store, options.maxFinishedRuns);
     this.listeners = new RunListeners(this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
       const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;
-      this.o.store.appendLedger({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
+      this.writes.refusalRow({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
     });
+    this.timers = new ApprovalTimers(options.clock, options.approvalTimeoutSecs, (st, since) =>
+      this.writes.background((tx) => {
+        if (!this.runs.has(st.record.run_id) || st.record.status !== 'waiting_approval' || st.record.waiting_since !== since) return;
+        this.passGate(tx, st, 'timeout', `approved automatically after ${options.approvalTimeoutSecs}s (${st.sop.priority} priority)`);
+      }),
+    );
   }
 
   /** The SOP set new runs start from; active runs keep the definition they started with. */
@@ -97,24 +108,31 @@ export class Engine {
     return events;
   }
 
-  /** Restores every non-terminal run after a restart or a crash. */
+  /**
+   * Restores every non-terminal run after a restart or a crash. On a database that cannot
+   * be written the runs are restored as they are on disk and go on once it can.
+   */
   start(): void {
     this.runs.load();
-    const tx = new Tx();
     for (const st of storedRuns(this.o.store, this.snapshots, this.o.clock, this.log)) {
       this.runs.track(st);
-      const step = st.step();
-      if (st.record.status === 'waiting_approval' && step !== undefined) {
-        this.armApprovalTimer(st, gateFor(st.sop, step));
+      const id = st.record.run_id;
+      if (st.record.status === 'waiting_approval') {
+        this.timers.arm(st);
       } else if (st.record.phase === 'executing') {
-        tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, st.record.run_id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
-        tx.touch(st);
-        tx.after(() => this.launch(st));
+        this.writes.background((tx) => {
+          if (!this.runs.has(id) || st.record.phase !== 'executing') return;
+          tx.touch(st);
+          tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
+          st.stepStartedAt = this.o.clock.now(); // the step's new attempt starts now
+          tx.after(() => this.launch(st));
+        });
       } else if (st.record.phase === null) {
-        this.proceed(tx, st);
+        this.writes.background((tx) => {
+          if (this.runs.has(id) && st.record.phase === null) this.proceed(tx, st);
+        });
       }
     }
-    void this.commit(tx);
     this.flush();
     if (this.runs.size > 0) this.log.log('info', `restored ${this.runs.size} active run(s)`);
   }
@@ -122,6 +140,8 @@ export class Engine {
   /** Stops timers and in-flight actions without changing any run: a restart resumes them. */
   stop(): void {
     this.stopping = true;
+    this.writes.stop();
+    this.timers.close();
     for (const st of this.runs.values()) {
       st.timer?.cancel();
       st.abort?.abort();
@@ -138,7 +158,7 @@ export class Engine {
       activeOfSop: this.runs.activeOf(sopName),
       activeTotal: this.runs.size,
       maxConcurrentTotal: this.o.maxConcurrentTotal,
-      lastFinished: this.runs.lastFinishedOf(sopName),
+      lastFinished: this.runs.lastFinishedOf(sopName, now),
       now,
     });
     if (refusal !== null || sop === undefined) {
@@ -147,21 +167,27 @@ export class Engine {
       this.refusals.record(sopName, r.reason, r.message);
       return Promise.resolve(r);
     }
+    if (!this.writes.available) {
+      this.refusals.count('storage_unavailable');
+      return Promise.resolve(this.writes.refused());
+    }
 
     const snapshot = this.snapshots.of(sop);
-    const st = this.runs.track(new RunState(newRunRecord(sop, event, snapshot.hash, now), sop));
     const tx = new Tx();
+    const st = new RunState(newRunRecord(sop, event, snapshot.hash, now), sop);
+    tx.create(st);
+    this.runs.track(st, tx);
     if (!this.snapshots.isStored(snapshot.hash)) {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
       tx.after(() => this.snapshots.stored(snapshot.hash));
     }
-    tx.created.push(st);
     tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, 'engine'), detail: describeEvent(event) });
-    tx.after(() => this.listeners.emit('started', st));
-    this.counters.started++;
+    tx.after(() => {
+      this.counters.started++;
+      this.listeners.emit('started', st);
+    });
     this.proceed(tx, st);
-    const run = st.toRun();
-    return this.commit(tx).then(() => ({ ok: true, run }));
+    return this.commitWithRun(tx, st);
   }
 
   /** Each action resolves once its change is durable, with the run as it was then. */
@@ -171,7 +197,10 @@ export class Engine {
     if (st.record.status !== 'waiting_approval') {
       return Promise.resolve({ ok: false, reason: 'not_waiting', message: `run ${runId} is not waiting for approval` });
     }
-    return this.passGate(st, actor, null);
+    if (!this.writes.available) return Promise.resolve(this.writes.refused());
+    const tx = new Tx();
+    this.passGate(tx, st, actor, null);
+    return this.commitWithRun(tx, st);
   }
 
   advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
@@ -183,7 +212,9 @@ export class Engine {
     if (st.record.phase !== 'external') {
       return Promise.resolve({ ok: false, reason: 'not_external', message: `step ${st.record.current_step} of run ${runId} is run by the gateway, not reported` });
     }
+    if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
+    tx.touch(st);
     tx.ledger.push({ ...this.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: result.status });
     this.stepFinished(tx, st, result.status, result.output ?? '');
     return this.commitWithRun(tx, st);
@@ -192,14 +223,17 @@ export class Engine {
   cancel(runId: string, actor: Actor): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
+    if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
+    tx.touch(st);
     this.finish(tx, st, 'cancelled', `cancelled by ${actor}`, actor);
     return this.commitWithRun(tx, st);
   }
 
+  /** Runs as they are on disk: a change not yet durable is not shown. */
   getRun(runId: string): Run | null {
     const st = this.runs.inMemory(runId);
-    if (st !== undefined) return st.toRun();
+    if (st !== undefined) return st.durableRun();
     const record = this.o.store.getRun(runId);
     return record === null ? null : publicRun(record);
   }
@@ -209,10 +243,11 @@ export class Engine {
     return this.o.store.listRunIds(filter);
   }
 
-  /** A run with its long text cut (see run-preview.ts), or null when there is none. */
+  /** A run as it is on disk with its long text cut (see run-preview.ts), or null when there is none. */
   runPreview(runId: string): RunPreview | null {
+    const st = this.runs.inMemory(runId);
     // A character more than a preview keeps, so that previewRun can tell what was cut.
-    const run = this.runs.inMemory(runId)?.toRun() ?? this.o.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
+    const run = st !== undefined ? st.durableRun() : this.o.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
     return run === null ? null : previewRun(run);
   }
 
@@ -234,9 +269,15 @@ export class Engine {
       active: this.runs.size,
       activeByStatus: { running: this.runs.size - waiting, waiting_approval: waiting },
       refusals: Object.fromEntries(this.refusals.totals),
-      commits: this.commits.written,
+      commits: this.writes.written,
+      storage: this.writes.status(),
       ...this.counters.snapshot(),
     };
+  }
+
+  /** Whether the state database takes writes (/healthz). */
+  storageStatus(): StorageStatus {
+    return this.writes.status();
   }
 
   // --- transitions: each mutates state and queues its writes and effects on a Tx ---
@@ -257,7 +298,7 @@ export class Engine {
       rec.waiting_since = isoTime(this.o.clock.now());
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
       tx.after(() => {
-        this.armApprovalTimer(st, gate);
+        this.timers.arm(st);
         this.listeners.emit('waiting_approval', st);
       });
       return;
@@ -284,21 +325,21 @@ export class Engine {
     }
   }
 
-  private passGate(st: RunState, actor: Actor, detail: string | null): Promise<ActionResult> {
-    const tx = new Tx();
-    st.timer?.cancel();
-    st.timer = undefined;
+  private passGate(tx: Tx, st: RunState, actor: Actor, detail: string | null): void {
+    tx.touch(st);
+    this.timers.cancel(tx, st);
     st.record.approved = true;
     tx.ledger.push({ ...this.entry('approved', st.record.sop_name, st.record.run_id, st.record.current_step, actor), detail });
     this.proceed(tx, st);
-    return this.commitWithRun(tx, st);
   }
 
   private stepFinished(tx: Tx, st: RunState, status: StepStatus, output: string): void {
     const rec = st.record;
     const step = st.step()!;
     const now = this.o.clock.now();
-    this.counters.step(step.action?.tool ?? 'external', (now - (st.stepStartedAt ?? now)) / 1000);
+    const tool = step.action?.tool ?? 'external';
+    const seconds = (now - (st.stepStartedAt ?? now)) / 1000;
+    tx.after(() => this.counters.step(tool, seconds));
     tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: isoTime(st.stepStartedAt ?? now), completed_at: isoTime(now) })]);
     tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
     tx.touch(st);
@@ -339,8 +380,8 @@ export class Engine {
     // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
     if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
     this.runs.finish(tx, st, now);
-    st.timer?.cancel();
-    st.abort?.abort();
+    this.timers.cancel(tx, st);
+    tx.after(() => st.abort?.abort()); // a cancelled action stops once the cancel is durable
     tx.after(() => this.counters.finished[status]++); // counted once durable, as the metrics say
     tx.after(() => this.listeners.emit(status, st));
   }
@@ -354,28 +395,22 @@ export class Engine {
     const generation = ++st.generation;
     const abort = new AbortController();
     st.abort = abort;
+    const id = st.record.run_id;
     const done = (status: 'completed' | 'failed', output: string): void => {
-      // A cancelled run, a stopping gateway or a superseded attempt ignores the result.
-      if (this.stopping || st.generation !== generation || !this.runs.has(st.record.run_id)) return;
-      st.abort = undefined; // nothing left to abort
-      const tx = new Tx();
-      this.stepFinished(tx, st, status, output);
-      void this.commit(tx);
+      // A stopping gateway or a superseded attempt ignores the result.
+      if (this.stopping || st.generation !== generation) return;
+      // A cancel that is not durable yet may still be taken back: wait and see.
+      const finishing = this.runs.finishing(id);
+      if (finishing !== undefined) return finishing.after(() => {}, () => done(status, output));
+      this.writes.background((tx) => {
+        // A cancelled run ignores the result.
+        if (this.stopping || st.generation !== generation || !this.runs.has(id) || st.record.phase !== 'executing') return;
+        tx.touch(st);
+        st.abort = undefined; // nothing left to abort
+        this.stepFinished(tx, st, status, output);
+      });
     };
     runAction(this.o.executors, st, step, abort.signal, done);
-  }
-
-  private armApprovalTimer(st: RunState, gate: ReturnType<typeof gateFor>): void {
-    const secs = this.o.approvalTimeoutSecs;
-    if (this.stopping || secs <= 0 || !timeoutApproves(st.sop, gate) || st.record.waiting_since === null) return;
-    const due = Date.parse(st.record.waiting_since) + secs * 1000;
-    st.timer?.cancel();
-    st.timer = this.o.clock.setTimer(due - this.o.clock.now(), () => {
-      st.timer = undefined;
-      if (this.runs.has(st.record.run_id) && st.record.status === 'waiting_approval') {
-        void this.passGate(st, 'timeout', `approved automatically after ${secs}s (${st.sop.priority} priority)`);
-      }
-    });
   }
 
   /** An effect that throws must not keep the transaction's later effects (and callers) from running. */
@@ -387,23 +422,19 @@ export class Engine {
     }
   }
 
-  private commit(tx: Tx): Promise<void> {
-    return this.commits.commit(tx);
-  }
-
-  private commitWithRun(tx: Tx, st: RunState): Promise<ActionResult> {
-    const run = st.toRun();
-    return this.commit(tx).then(() => ({ ok: true, run }));
+  /** Resolves with the run as this change left it once it is durable, or with why it is not. */
+  private commitWithRun(tx: Tx, st: RunState): Promise<{ ok: true; run: Run } | StorageUnavailable> {
+    return this.writes.request(tx, { ok: true as const, run: st.toRun() });
   }
 
   /** Keeps changes from being written until the returned function is called (CommitQueue.hold). */
   holdCommits(): () => void {
-    return this.commits.hold();
+    return this.writes.hold();
   }
 
   /** Writes every queued change now (tests, shutdown). */
   flush(): void {
-    this.commits.flush();
+    this.writes.flush();
   }
 
   private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {

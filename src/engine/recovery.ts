@@ -7,6 +7,7 @@ import type { Clock } from './clock.js';
 import { RunState } from './run-state.js';
 import type { Snapshots } from './snapshots.js';
 import { isoTime } from '../time.js';
+import { errorMessage } from '../errors.js';
 
 /** Yields one run at a time, so the engine resumes each before the next is read. */
 export function* storedRuns(store: RunStore, snapshots: Snapshots, clock: Clock, log: Logger): Generator<RunState> {
@@ -18,10 +19,15 @@ export function* storedRuns(store: RunStore, snapshots: Snapshots, clock: Clock,
       const now = isoTime(clock.now());
       const reason = 'its SOP definition is missing from the database';
       log.log('error', `run ${record.run_id}: ${reason}; failing it`);
-      store.transaction(() => {
-        store.updateRun({ ...record, status: 'failed', phase: null, waiting_since: null, completed_at: now, reason });
-        store.appendLedger({ at: now, kind: 'failed', sop_name: record.sop_name, run_id: record.run_id, step_number: null, actor: 'engine', detail: reason });
-      });
+      try {
+        store.transaction(() => {
+          store.updateRun({ ...record, status: 'failed', phase: null, waiting_since: null, completed_at: now, reason });
+          store.appendLedger({ at: now, kind: 'failed', sop_name: record.sop_name, run_id: record.run_id, step_number: null, actor: 'engine', detail: reason });
+        });
+      } catch (err) {
+        // A full disk must not keep the gateway from starting: the next start tries again.
+        log.log('error', `run ${record.run_id}: cannot record that it failed: ${errorMessage(err)}`);
+      }
       continue;
     }
     snapshots.stored(record.sop_hash);

@@ -18,8 +18,8 @@ interface Window {
 }
 
 export class RefusalLog {
-  /** Refusals by reason since start, for metrics. */
-  readonly totals = new Map<RefusalReason, number>();
+  /** Refusals by reason since start, for metrics (storage_unavailable: starts the database could not take). */
+  readonly totals = new Map<string, number>();
   private readonly windows = new Map<string, Window>();
 
   constructor(
@@ -29,7 +29,7 @@ export class RefusalLog {
   ) {}
 
   record(sopName: string, reason: RefusalReason, message: string): void {
-    this.totals.set(reason, (this.totals.get(reason) ?? 0) + 1);
+    this.count(reason);
     const key = `${reason}\u0000${sopName}`;
     const open = this.windows.get(key);
     if (open !== undefined) {
@@ -44,6 +44,11 @@ export class RefusalLog {
       timer: this.clock.setTimer(this.windowMs, () => this.close(key, sopName, reason)),
     };
     this.windows.set(key, window);
+  }
+
+  /** Counts a refusal that writes no ledger row. */
+  count(reason: string): void {
+    this.totals.set(reason, (this.totals.get(reason) ?? 0) + 1);
   }
 
   /** Writes every pending count now (on stop). */

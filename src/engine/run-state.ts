@@ -7,6 +7,12 @@ import type { Run, StepResult } from './types.js';
 import { newRunId } from './run-id.js';
 import { isoTime } from '../time.js';
 
+/** What a change may alter of a run: put back as it was if the change cannot be written. */
+interface RunImage {
+  record: RunRecord;
+  stepStartedAt: number | undefined;
+}
+
 export class RunState {
   /** Outputs of finished steps, for `{{steps.N.output}}`. */
   readonly outputs = new Map<number, string>();
@@ -15,6 +21,11 @@ export class RunState {
   /** Bumped at each launch so a superseded attempt's result is ignored. */
   generation = 0;
   stepStartedAt: number | undefined;
+  /**
+   * The run as it was before each of its changes that is not durable yet, oldest first
+   * (null: the run itself is not). Reads show the first: nothing is shown before it is on disk.
+   */
+  private readonly unconfirmed: (RunImage | null)[] = [];
 
   constructor(
     readonly record: RunRecord,
@@ -47,6 +58,35 @@ export class RunState {
 
   toRun(): Run {
     return publicRun(this.record);
+  }
+
+  /** The run as it is on disk; null while its start is not. */
+  durableRun(): Run | null {
+    if (this.unconfirmed.length === 0) return publicRun(this.record);
+    const image = this.unconfirmed[0]!;
+    return image === null ? null : publicRun(image.record);
+  }
+
+  /** A change begins: remembers the run as it is (`created`: as it was, nothing). */
+  begin(created: boolean): RunImage | null {
+    const image = created ? null : { record: { ...this.record, step_results: [...this.record.step_results] }, stepStartedAt: this.stepStartedAt };
+    this.unconfirmed.push(image);
+    return image;
+  }
+
+  /** The oldest change not yet durable is now (or the database took it; its fdatasync failed). */
+  confirmed(): void {
+    this.unconfirmed.shift();
+  }
+
+  /** The newest change not yet durable could not be written: the run goes back to how it was. */
+  rolledBack(image: RunImage | null): void {
+    this.unconfirmed.pop();
+    if (image === null) return;
+    Object.assign(this.record, image.record);
+    this.stepStartedAt = image.stepStartedAt;
+    this.outputs.clear();
+    for (const r of this.record.step_results) this.outputs.set(r.step_number, r.output);
   }
 }
 
@@ -88,11 +128,19 @@ export function publicRun(r: RunRecord): Run {
   };
 }
 
-/** Everything one state change writes, and what to do once it is durable. */
+/**
+ * Everything one state change writes, what to do once it is durable, and how to take it
+ * back from memory if it cannot be written. A change calls `touch` (or `create`) for its
+ * run before it alters anything of it.
+ */
 export class Tx {
   readonly snapshots: [string, string][] = [];
   readonly created: RunState[] = [];
   readonly touched = new Set<RunState>();
+  /** The runs this change alters, each with what it was before. */
+  private readonly begun: [RunState, RunImage | null][] = [];
+  /** What else to put back (tracking, counts, timers), in the order it was changed. */
+  private readonly undos: (() => void)[] = [];
   readonly results: [string, StepResult][] = [];
   readonly ledger: LedgerEntry[] = [];
   readonly cooldowns: [string, number][] = [];
@@ -102,8 +150,23 @@ export class Tx {
   private readonly effects: (() => void)[] = [];
   private readonly failures: ((err: unknown) => void)[] = [];
 
+  /** `st` is about to change (or changed already within this Tx): written with it. */
   touch(st: RunState): void {
+    if (this.touched.has(st)) return;
     this.touched.add(st);
+    this.begun.push([st, st.begin(false)]);
+  }
+
+  /** `st` is a new run, inserted by this change. */
+  create(st: RunState): void {
+    this.created.push(st);
+    this.touched.add(st);
+    this.begun.push([st, st.begin(true)]);
+  }
+
+  /** Puts something besides the run records back if the change cannot be written. */
+  onRollback(undo: () => void): void {
+    this.undos.push(undo);
   }
 
   /** Nothing to write: only effects (a start that restored no run). */
@@ -125,8 +188,27 @@ export class Tx {
     if (onError !== undefined) this.failures.push(onError);
   }
 
+  /** Runs `onError` if the transaction could not be written or made durable (after it was taken back). */
+  onFailure(onError: (err: unknown) => void): void {
+    this.failures.push(onError);
+  }
+
   done(): void {
+    this.confirmed();
     for (const effect of this.effects) effect();
+  }
+
+  /** The database took the change but could not say it is on disk: memory keeps what SQLite has. */
+  confirmed(): void {
+    for (const [st] of this.begun) st.confirmed();
+    this.begun.length = 0;
+  }
+
+  /** Takes the change back from memory, newest first: the run records, then everything else. */
+  rollback(): void {
+    for (let i = this.begun.length - 1; i >= 0; i--) this.begun[i]![0].rolledBack(this.begun[i]![1]);
+    this.begun.length = 0;
+    for (let i = this.undos.length - 1; i >= 0; i--) this.undos[i]!();
   }
 
   fail(err: unknown): void {

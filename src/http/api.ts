@@ -12,7 +12,7 @@ import { isOneOf, type SopDefinition } from '../sop/types.js';
 import { VERSION } from '../version.js';
 import type { Handler } from './context.js';
 import { queryInt } from './query.js';
-import { badRequest, error, json, notFound, type Reply } from './reply.js';
+import { badRequest, error, json, notFound, storageUnavailable, type Reply } from './reply.js';
 import type { Router } from './router.js';
 import { isoTime } from '../time.js';
 
@@ -88,12 +88,13 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
     })
     .add('GET', '/api/status', () => {
       const sops = d.sops();
+      const engine = d.engine.stats();
       return json(200, {
-        status: 'ok',
+        status: engine.storage.available ? 'ok' : 'degraded',
         version: VERSION,
         uptime_secs: Math.floor(process.uptime()),
         sops_loaded: sops.length,
-        engine: d.engine.stats(),
+        engine,
         ...d.status(),
       });
     });
@@ -122,6 +123,7 @@ async function previews(engine: Engine, ids: readonly string[]): Promise<RunPrev
 }
 
 function refusal(r: Extract<StartResult, { ok: false }>): Reply {
+  if (r.reason === 'storage_unavailable') return storageUnavailable(r);
   if (r.reason === 'unknown_sop') return notFound(r.message);
   if (r.retryAfterSecs === undefined) return error(409, r.reason, r.message);
   return error(409, r.reason, r.message, { retry_after_secs: r.retryAfterSecs }, { 'retry-after': String(r.retryAfterSecs) });
@@ -129,6 +131,7 @@ function refusal(r: Extract<StartResult, { ok: false }>): Reply {
 
 function action(r: ActionResult): Reply {
   if (r.ok) return json(200, r.run);
+  if (r.reason === 'storage_unavailable') return storageUnavailable(r);
   return r.reason === 'not_found' ? notFound(r.message) : error(409, r.reason, r.message);
 }
 

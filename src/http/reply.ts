@@ -24,4 +24,10 @@ export function text(status: number, body: string, contentType: string): Reply {
 }
 
 export const notFound = (message = 'no such resource'): Reply => error(404, 'not_found', message);
+
+/** The state database cannot be written: a request that would change state is refused, nothing changed. */
+export function storageUnavailable(r: { message: string; detail: string; retryAfterSecs: number }): Reply {
+  const secs = String(r.retryAfterSecs);
+  return error(503, 'storage_unavailable', r.message, { reason: r.detail, retry_after_secs: r.retryAfterSecs }, { 'retry-after': secs });
+}
 export const badRequest = (message: string): Reply => error(400, 'bad_request', message);

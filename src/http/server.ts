@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
+import type { StorageStatus } from '../engine/storage-guard.js';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import type { Matcher } from '../match/matcher.js';
@@ -81,7 +82,7 @@ export class HttpApi {
       admit: (client, authenticated) => this.admit(client, authenticated),
     });
     this.router
-      .add('GET', '/healthz', () => json(200, { status: 'ok' }))
+      .add('GET', '/healthz', () => health(deps.engine.storageStatus()))
       .add('GET', '/metrics', () => text(200, deps.metrics(), PROMETHEUS_TYPE))
       .add('POST', '/webhook', webhook.handle)
       .add('POST', '/sop/*rest', webhook.handle);
@@ -135,7 +136,8 @@ export class HttpApi {
     }
     write(req, res, reply);
     this.counters.count(route, reply.status);
-    const level = reply.status >= 500 ? 'warn' : reply.status >= 400 ? 'info' : 'debug';
+    // A 503 says the gateway is degraded, which the store logs once when it begins, not per request.
+    const level = reply.status >= 500 && reply.status !== 503 ? 'warn' : reply.status >= 400 ? 'info' : 'debug';
     this.log.log(level, `${method} ${path} ${reply.status} ${(performance.now() - startedAt).toFixed(1)}ms ${client}`);
   }
 
@@ -178,6 +180,19 @@ export class HttpApi {
       }
     }
   }
+}
+
+/** 503 while the state database cannot be written, so that monitors and the watchdog see it. */
+function health(storage: StorageStatus): Reply {
+  if (storage.available) return json(200, { status: 'ok' });
+  return json(503, {
+    status: 'degraded',
+    error: 'storage_unavailable',
+    message: `the state database cannot be written since ${storage.since}: state changes are refused until it can`,
+    reason: storage.reason,
+    since: storage.since,
+    retry_in_secs: storage.retryInSecs,
+  });
 }
 
 function write(req: IncomingMessage, res: ServerResponse, reply: Reply): void {

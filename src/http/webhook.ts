@@ -7,14 +7,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../engine/clock.js';
 import type { Engine } from '../engine/engine.js';
-import type { Run } from '../engine/types.js';
+import type { Run, StorageUnavailable } from '../engine/types.js';
 import type { GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Matcher } from '../match/matcher.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
 import { bearerOk, hmacOk, secretOk, signatureOf } from './auth.js';
 import type { RequestContext } from './context.js';
-import { badRequest, error, json, type Reply } from './reply.js';
+import { badRequest, error, json, storageUnavailable, type Reply } from './reply.js';
 import type { HttpCounters } from './stats.js';
 import { errorMessage } from '../errors.js';
 import { isoTime } from '../time.js';
@@ -139,6 +139,9 @@ export class WebhookHandler {
 
     // All started together: the engine checks limits in call order and writes them in one commit.
     const results = await Promise.all(matched.map((name) => d.engine.startRun(name, event)));
+    // Started together, so they could all be written or none; nothing to remember under the key.
+    const unwritable = results.find((r): r is StorageUnavailable => !r.ok && r.reason === 'storage_unavailable');
+    if (unwritable !== undefined && !results.some((r) => r.ok)) return storageUnavailable(unwritable);
     const answer: Accepted = { status: 'accepted', matched_sops: matched, runs: [], refused: [], path };
     results.forEach((r, i) => {
       if (r.ok) answer.runs.push(r.run);

@@ -122,8 +122,9 @@ export class RunStore {
       prune: p(`DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE ${FINISHED} ORDER BY seq LIMIT ?)`),
       putSnapshot: p(`INSERT OR IGNORE INTO sop_snapshots (hash, definition) VALUES (?, ?)`),
       getSnapshot: p(`SELECT definition FROM sop_snapshots WHERE hash = ?`),
+      // The latest finish, whatever the clock said before: one ahead of it after the clock went back is no later.
       setCooldown: p(`INSERT INTO cooldowns (sop_name, last_finished_ms) VALUES (?, ?)
-        ON CONFLICT (sop_name) DO UPDATE SET last_finished_ms = max(last_finished_ms, excluded.last_finished_ms)`),
+        ON CONFLICT (sop_name) DO UPDATE SET last_finished_ms = excluded.last_finished_ms`),
       cooldowns: p(`SELECT sop_name, last_finished_ms FROM cooldowns`),
       ledger: p(`INSERT INTO ledger (at, kind, sop_name, run_id, step_number, actor, detail)
         VALUES (@at, @kind, @sop_name, @run_id, @step_number, @actor, @detail)`),
@@ -152,7 +153,13 @@ export class RunStore {
    * properties on each, a sixth of the garbage a commit made.
    */
   transaction<T>(fn: () => T): T {
-    return this.inTransaction(fn) as T;
+    try {
+      return this.inTransaction(fn) as T;
+    } catch (err) {
+      // Rolled back: the ledger rows it counted are not there.
+      this.ledgerRows = (this.s.ledgerCount.get() as { n: number }).n;
+      throw err;
+    }
   }
 
   insertRun(run: RunRecord): void {

@@ -138,3 +138,28 @@ export function heldSyncStore(file: string) {
       for (const f of held.splice(0)) f();
     }, };
 }
+
+/**
+ * Makes `store`'s database full for real: `fill` caps its page count where it is and packs
+ * the last ledger page, so the next change fails with SQLITE_FULL ("database or disk is
+ * full") as on a full disk; `free` lifts the cap, as space returning would.
+ */
+export function fullDisk(store: RunStore) {
+  const cap = store.db.pragma('max_page_count', { simple: true }) as number;
+  return {
+    fill(): void {
+      store.db.pragma(`max_page_count = ${store.db.pragma('page_count', { simple: true }) as number}`);
+      // Large rows, then the smallest possible: afterwards not even that fits.
+      for (const detail of ['x'.repeat(1000), null]) {
+        try {
+          for (;;) store.appendLedger({ at: '', kind: 'filler', sop_name: null, run_id: null, step_number: null, actor: null, detail });
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'SQLITE_FULL') throw err;
+        }
+      }
+    },
+    free(): void {
+      store.db.pragma(`max_page_count = ${cap}`);
+    },
+  };
+}
