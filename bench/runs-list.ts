@@ -17,6 +17,7 @@ import { Engine } from '../src/engine/engine.js';
 import type { Executor } from '../src/executors/types.js';
 import { HttpApi } from '../src/http/index.js';
 import { createLogger } from '../src/log.js';
+import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import { Matcher } from '../src/match/matcher.js';
 import { newStep, type SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
@@ -86,7 +87,7 @@ if (!defaults.ok) throw new Error('default config does not build');
 const api = new HttpApi({
   engine,
   sops: () => [sop],
-  matcher: () => Matcher.build([sop]),
+  dispatcher: new Dispatcher({ matcher: () => Matcher.build([sop]), engine, logger }),
   http: { ...defaults.config.http, rate_limit_per_minute: 0 },
   token: TOKEN,
   idempotency: new IdempotencyStore(store.db, systemClock),

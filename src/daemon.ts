@@ -16,6 +16,7 @@ import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { IdleGc } from './daemon/idle-gc.js';
 import { holdForStartup } from './daemon/startup-flags.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
 import { Checkpointer } from './store/checkpointer.js';
@@ -64,8 +65,7 @@ export class Daemon {
   private readonly startedAt: number;
   /** How late timers and I/O callbacks run: what a stall costs every client. */
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
-  private readonly events = new Map<string, number>();
-  private matches = 0;
+  private dispatcher!: Dispatcher;
   private stopped: Promise<void> | null = null;
 
   constructor(deps: DaemonDeps) {
@@ -110,12 +110,14 @@ export class Daemon {
     });
     this.engine.onExternalStepEnded((runId) => this.broker?.externalStepEnded(runId));
     this.engine.start();
+    this.dispatcher = new Dispatcher({ matcher: () => this.set.matcher, engine: this.engine, logger: this.log.child('engine') });
+    const dispatch = (event: GatewayEvent) => this.dispatcher.dispatch(event);
 
     const token = await loadOrCreateToken(c);
     this.http = new HttpApi({
       engine: this.engine,
       sops: () => this.set.sops,
-      matcher: () => this.set.matcher,
+      dispatcher: this.dispatcher,
       http: c.http,
       token,
       idempotency: new IdempotencyStore(this.store.db, this.clock),
@@ -135,7 +137,7 @@ export class Daemon {
         maxConnections: c.mqtt.max_connections,
         users: c.mqtt.users,
         logger: this.log.child('mqtt'),
-        onEvent: (event) => this.dispatch(event),
+        onEvent: dispatch,
         onResult: (runId, result) => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt')),
         onCommand: (runId, command) =>
           this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
@@ -152,13 +154,13 @@ export class Daemon {
       state: new CronStateStore(this.store.db),
       catchUp: c.cron.catch_up,
       logger: this.log.child('cron'),
-      onEvent: (event) => this.dispatch(event),
+      onEvent: dispatch,
     });
     this.cron.start();
     this.loopDelay.enable();
 
     this.checkpointer.startWhenBusy(() => this.stateChanges());
-    this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.eventsReceived(), logger: this.log.child('daemon') });
+    this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.dispatcher.eventsTotal(), logger: this.log.child('daemon') });
     this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
@@ -226,30 +228,12 @@ export class Daemon {
     return s.runsStarted + Object.values(s.steps).reduce((n, t) => n + t.count, 0);
   }
 
-  private eventsReceived(): number {
-    let n = 0;
-    for (const count of this.events.values()) n += count;
-    return n;
-  }
-
-  /** Every source hands its events here: match once, start every matched SOP. */
-  private dispatch(event: GatewayEvent): void {
-    this.events.set(event.source, (this.events.get(event.source) ?? 0) + 1);
-    const names = this.set.matcher.match(event);
-    this.matches += names.length;
-    for (const name of names) {
-      this.engine.startRun(name, event).catch((err: unknown) => {
-        this.log.child('engine').log('error', `cannot start ${name}: ${errorMessage(err)}`);
-      });
-    }
-  }
-
   private metrics(): string {
     const stats = this.engine.stats();
     const sync = this.store.sync?.takeStats() ?? { syncs: 0, seconds: 0, maxSeconds: 0 };
     const metrics: Metric[] = [
-      { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.events) },
-      { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.matches }] },
+      { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.dispatcher.events) },
+      { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.dispatcher.matches }] },
       { name: 'sopgate_runs_started_total', help: 'Runs started.', type: 'counter', samples: [{ value: stats.runsStarted }] },
       { name: 'sopgate_runs_finished_total', help: 'Runs finished, by status.', type: 'counter', samples: byLabel('status', stats.runsFinished) },
       { name: 'sopgate_runs_active', help: 'Active runs, by status.', type: 'gauge', samples: byLabel('status', stats.activeByStatus) },

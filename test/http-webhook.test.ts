@@ -9,6 +9,7 @@ import { buildConfig, type GatewayConfig } from '../src/config/config.js';
 import type { Run } from '../src/engine/types.js';
 import { hmacSignature, HttpApi } from '../src/http/index.js';
 import { memoryLogger } from '../src/log.js';
+import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
@@ -44,7 +45,7 @@ async function serve(h: EngineHarness, sops: SopDefinition[], http: Partial<Gate
   const api = new HttpApi({
     engine: h.engine,
     sops: () => sops,
-    matcher: () => Matcher.build(sops),
+    dispatcher: new Dispatcher({ matcher: () => Matcher.build(sops), engine: h.engine, logger: memoryLogger() }),
     http: { ...defaults.config.http, rate_limit_per_minute: 0, ...http },
     token: TOKEN,
     idempotency: new IdempotencyStore(h.store.db, h.clock),

@@ -2,6 +2,7 @@
 // objects, `GET /api/runs` run previews, newest first); engine refusals become 409s
 // whose `error` is the engine's reason, so clients can branch on it.
 import type { IncomingMessage } from 'node:http';
+import type { Dispatched } from '../dispatch/dispatcher.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunPreview } from '../engine/run-preview.js';
 import { RUN_STATUSES, type ActionResult, type StartResult, type StepStatus } from '../engine/types.js';
@@ -18,6 +19,8 @@ import { isoTime } from '../time.js';
 
 export interface ApiDeps {
   engine: Engine;
+  /** The gateway's one event path: a manual execute is an event too. */
+  dispatch: (event: GatewayEvent) => Promise<Dispatched>;
   sops: () => readonly SopDefinition[];
   clock: Clock;
   reload?: () => Promise<{ ok: boolean; loaded: number; errors: number }>;
@@ -49,7 +52,10 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
       if (!body.ok) return body.reply;
       const event: GatewayEvent = { source: 'manual', topic: name, timestamp: isoTime(d.clock.now()) };
       if (body.text !== '') event.payload = body.text;
-      const started = await d.engine.startRun(name, event);
+      const { results } = await d.dispatch(event);
+      const started = results[0];
+      // Unloaded by a reload while the body was read.
+      if (started === undefined) return notFound(`no SOP named "${name}" is loaded`);
       return started.ok ? json(201, started.run, { location: `/api/runs/${encodeURIComponent(started.run.run_id)}` }) : refusal(started);
     })
     .add('GET', '/api/runs', async ({ query }) => {

@@ -9,7 +9,7 @@ import type { Engine } from '../engine/engine.js';
 import type { StorageStatus } from '../engine/storage-guard.js';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
-import type { Matcher } from '../match/matcher.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
 import { addApiRoutes } from './api.js';
@@ -27,7 +27,8 @@ import { errorMessage } from '../errors.js';
 export interface HttpApiDeps {
   engine: Engine;
   sops: () => readonly SopDefinition[];
-  matcher: () => Matcher;
+  /** The gateway's one event path, for webhooks and manual executes. */
+  dispatcher: Pick<Dispatcher, 'dispatchAndWait'>;
   http: GatewayConfig['http'];
   token: string;
   idempotency: IdempotencyStore;
@@ -69,8 +70,7 @@ export class HttpApi {
       onError: (err) => this.log.log('error', `listener error: ${err.message}`),
     });
     const webhook = new WebhookHandler({
-      engine: deps.engine,
-      matcher: deps.matcher,
+      dispatch: (event) => deps.dispatcher.dispatchAndWait(event),
       auth: deps.http.webhook_auth,
       token: deps.token,
       secret: deps.http.webhook_secret,
@@ -88,6 +88,7 @@ export class HttpApi {
       .add('POST', '/sop/*rest', webhook.handle);
     const apiDeps: Parameters<typeof addApiRoutes>[1] = {
       engine: deps.engine,
+      dispatch: (event) => deps.dispatcher.dispatchAndWait(event),
       sops: deps.sops,
       clock: deps.clock,
       status: () => ({ http: this.stats() }),

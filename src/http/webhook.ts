@@ -6,11 +6,10 @@
 // a delivery that started nothing is not recorded and may be retried with the same key.
 import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../engine/clock.js';
-import type { Engine } from '../engine/engine.js';
+import type { Dispatched } from '../dispatch/dispatcher.js';
 import type { Run, StorageUnavailable } from '../engine/types.js';
 import type { GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
-import type { Matcher } from '../match/matcher.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
 import { bearerOk, hmacOk, secretOk, signatureOf } from './auth.js';
 import type { RequestContext } from './context.js';
@@ -22,8 +21,8 @@ import { isoTime } from '../time.js';
 export type WebhookAuth = 'token' | 'secret' | 'hmac' | 'none';
 
 export interface WebhookDeps {
-  engine: Engine;
-  matcher: () => Matcher;
+  /** The gateway's one event path: matches the event and starts every matched SOP. */
+  dispatch: (event: GatewayEvent) => Promise<Dispatched>;
   auth: WebhookAuth;
   token: string;
   secret: string;
@@ -134,11 +133,8 @@ export class WebhookHandler {
     const d = this.d;
     const event: GatewayEvent = { source: 'webhook', topic: path, timestamp: isoTime(d.clock.now()) };
     if (payload !== '') event.payload = payload;
-    const matched = d.matcher().match(event);
+    const { matched, results } = await d.dispatch(event);
     if (matched.length === 0) return error(404, 'no_match', `no SOP has a webhook trigger for ${path}`);
-
-    // All started together: the engine checks limits in call order and writes them in one commit.
-    const results = await Promise.all(matched.map((name) => d.engine.startRun(name, event)));
     // Started together, so they could all be written or none; nothing to remember under the key.
     const unwritable = results.find((r): r is StorageUnavailable => !r.ok && r.reason === 'storage_unavailable');
     if (unwritable !== undefined && !results.some((r) => r.ok)) return storageUnavailable(unwritable);
