@@ -201,9 +201,8 @@ const GC_PRELOAD = join(tmp, 'gc-preload.cjs');
 writeFileSync(GC_FILE, '');
 writeFileSync(
   GC_PRELOAD,
-  // gc() exposed at run time, as the daemon's idle GC does: --expose-gc on the command line
-  // would make the entry point leave its code cache unread, unlike the unit's daemon.
-  `process.on('SIGUSR2', () => { require('node:v8').setFlagsFromString('--expose-gc'); require('node:vm').runInNewContext('gc')(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
+  // The gateway runs with the unit's --expose-gc, so gc() is there.
+  `process.on('SIGUSR2', () => { globalThis.gc(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
 );
 
 /**
@@ -213,6 +212,13 @@ writeFileSync(
  * spawn times are measured both ways.
  */
 const UNIT_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', ...unitEnvironment() };
+
+/** The node options of the unit's ExecStart (`--expose-gc` for the idle GC, ...). */
+const UNIT_FLAGS: string[] = (() => {
+  const unit = readFileSync(join(ROOT, 'systemd/sopgate.service'), 'utf8');
+  const words = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
+  return words.slice(1).filter((w) => w.startsWith('--'));
+})();
 
 /** `Environment=NAME=value` lines of systemd/sopgate.service (unquoted values only). */
 function unitEnvironment(): Record<string, string> {
@@ -578,14 +584,14 @@ async function main(): Promise<void> {
       [restarts, UNIT_ENV, `startup-${k}`],
       [shellStartups, process.env, `startup-shell-${k}`],
     ] as const) {
-      const gw = await startGateway(bundle, join(tmp, dir), [], env);
+      const gw = await startGateway(bundle, join(tmp, dir), UNIT_FLAGS, env);
       times.push(gw.ms);
       await stopChild(gw.proc);
     }
   }
 
   const profDir = args['cpu-prof'] === undefined ? undefined : resolve(args['cpu-prof']);
-  const gcFlags = ['--require', GC_PRELOAD];
+  const gcFlags = [...UNIT_FLAGS, '--require', GC_PRELOAD];
   // Idle RSS on fresh state and after a restart (the SOP.md parses read back from
   // state_dir), both with the unit's environment: 1 s after ready, and once V8's memory
   // reducer has run (10-30 s into a quiet start, it gives back the young generation start-up grew).

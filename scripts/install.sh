@@ -27,19 +27,16 @@ etc="$prefix/etc/sopgate"
 unit_dir="$prefix/etc/systemd/system"
 state="$prefix/var/lib/sopgate"
 
-if [ ! -f "$src/dist/sopgate.cjs" ] || [ ! -f "$src/dist/sopgate.bundle.cjs" ]; then
-  echo "install.sh: $src/dist/sopgate.cjs or sopgate.bundle.cjs is missing: run npm run build first" >&2
+if [ ! -f "$src/dist/sopgate.cjs" ]; then
+  echo "install.sh: $src/dist/sopgate.cjs is missing: run npm run build first" >&2
   exit 1
 fi
 
 echo "installing sopgate into $opt"
 mkdir -p "$opt/dist" "$etc/sops" "$unit_dir" "$state"
-# The entry point, the bundle and its V8 code cache (made by npm run build for the Node.js
-# that ran it; the entry point ignores a cache made for another one).
-rm -f "$opt/dist/sopgate.bundle.cjs.v8cache"
-for f in sopgate.cjs sopgate.bundle.cjs sopgate.bundle.cjs.v8cache; do
-  if [ -f "$src/dist/$f" ]; then cp "$src/dist/$f" "$opt/dist/$f"; fi
-done
+# The bundle; what earlier versions kept beside it is removed.
+rm -f "$opt/dist/sopgate.bundle.cjs" "$opt/dist/sopgate.bundle.cjs.v8cache"
+cp "$src/dist/sopgate.cjs" "$opt/dist/sopgate.cjs"
 cp "$src/package.json" "$opt/package.json"
 [ -f "$src/package-lock.json" ] && cp "$src/package-lock.json" "$opt/package-lock.json"
 # Only the native modules: everything else is inside the bundle.

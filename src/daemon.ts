@@ -15,7 +15,6 @@ import type { Logger } from './log.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { IdleGc } from './daemon/idle-gc.js';
-import { holdForStartup } from './daemon/startup-flags.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
@@ -78,7 +77,6 @@ export class Daemon {
   async start(): Promise<Listening> {
     const c = this.config;
     const log = this.log.child('daemon');
-    const releaseStartupFlags = holdForStartup();
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
@@ -164,7 +162,6 @@ export class Daemon {
     this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.
     setImmediate(() => this.set.saveCache());
-    releaseStartupFlags();
     log.log(
       'info',
       `sopgate ${VERSION} ready: HTTP on ${http.host}:${http.port}, ${mqtt === null ? 'embedded broker disabled' : `MQTT on ${mqtt.host}:${mqtt.port}`}, ` +

@@ -1,5 +1,5 @@
-// The bundle works on its own: built fresh into a temp folder, then its three files (entry
-// point, bundle, V8 code cache) run as a child process from a folder with nothing else in it.
+// The bundle works on its own: built fresh into a temp folder, then the one file run as a
+// child process from a folder with nothing else in it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
@@ -11,7 +11,6 @@ import { removeTree, tempDir } from './helpers/workspace.js';
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
 const examples = join(repo, 'examples/workspace/sopgate.toml');
-const FILES = ['sopgate.cjs', 'sopgate.bundle.cjs', 'sopgate.bundle.cjs.v8cache'];
 let dir: string;
 let bundle: string;
 
@@ -20,7 +19,7 @@ before(async () => {
   await run(process.execPath, [join(repo, 'build.mjs'), '--outfile', join(dir, 'build/sopgate.cjs')], { cwd: repo });
   // Copy it alone into an empty folder: nothing from node_modules may be needed at run time.
   bundle = join(dir, 'sopgate.cjs');
-  for (const f of FILES) await copyFile(join(dir, 'build', f), join(dir, f));
+  await copyFile(join(dir, 'build/sopgate.cjs'), bundle);
 });
 after(() => removeTree(dir));
 
@@ -37,7 +36,7 @@ async function sopgate(...args: string[]): Promise<{ code: number; stdout: strin
 describe('the bundle', () => {
   test('is ASCII, so that V8 keeps its source one byte per character', async () => {
     const { readFile } = await import('node:fs/promises');
-    const text = await readFile(join(dir, 'sopgate.bundle.cjs'), 'latin1');
+    const text = await readFile(bundle, 'latin1');
     assert.equal(/[^\x00-\x7f]/.test(text), false);
   });
 
@@ -84,32 +83,5 @@ describe('the bundle', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.equal(code, 0);
     assert.equal(stderr, '');
-  });
-
-  test('compiles from its V8 code cache; a cache for another bundle or other V8 flags is not read', async () => {
-    const { mkdir, readFile, writeFile } = await import('node:fs/promises');
-    // A preload that says, at exit, what the entry point made of the cache.
-    const preload = join(dir, 'tell-cache.cjs');
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the preload's own template literal
-    await writeFile(preload, "process.on('exit', () => process.stderr.write(`code cache: ${globalThis.__sopgateCodeCache}\\n`));\n");
-    const cacheOf = async (folder: string, ...flags: string[]) => {
-      const { stdout, stderr } = await run(process.execPath, [...flags, '--require', preload, join(folder, 'sopgate.cjs'), 'validate', '--config', examples], { cwd: dir });
-      assert.match(stdout, /5 SOPs checked/);
-      return /code cache: (\w+)/.exec(stderr)?.[1];
-    };
-    assert.equal(await cacheOf(dir), 'used');
-    // Other V8 flags: V8 would refuse the cache after reading it, so it is not read.
-    assert.equal(await cacheOf(dir, '--max-old-space-size=256'), 'none');
-    // The same length, one character changed: V8 itself would accept the cache.
-    const other = join(dir, 'other');
-    await mkdir(other);
-    for (const f of FILES) await copyFile(join(dir, f), join(other, f));
-    const text = await readFile(join(other, 'sopgate.bundle.cjs'), 'latin1');
-    const at = text.lastIndexOf('// ');
-    assert.ok(at > 0);
-    await writeFile(join(other, 'sopgate.bundle.cjs'), `${text.slice(0, at)}//_${text.slice(at + 3)}`, 'latin1');
-    assert.equal(await cacheOf(other), 'none');
-    await (await import('node:fs/promises')).rm(join(other, 'sopgate.bundle.cjs.v8cache'));
-    assert.equal(await cacheOf(other), 'none', 'and it runs without one');
   });
 });

@@ -277,9 +277,9 @@ describe('the daemon process', () => {
     await terminate(second);
   });
 
-  test('the bundle runs from a folder with only dist/ (entry point, bundle, code cache), package.json and the production dependencies', async () => {
+  test('the bundle runs from a folder with only dist/sopgate.cjs, package.json and the production dependencies', async () => {
     assert.deepEqual((await readdir(pkg.dir)).sort(), ['dist', 'node_modules', 'package.json']);
-    assert.deepEqual((await readdir(join(pkg.dir, 'dist'))).sort(), ['sopgate.bundle.cjs', 'sopgate.bundle.cjs.v8cache', 'sopgate.cjs']);
+    assert.deepEqual((await readdir(join(pkg.dir, 'dist'))).sort(), ['sopgate.cjs']);
     const installed = await readdir(join(pkg.dir, 'node_modules'));
     assert.ok(installed.includes('better-sqlite3'));
     for (const dev of ['aedes', 'mqtt', 'croner', 'smol-toml', 'mdast-util-from-markdown', 'esbuild', 'tsx', 'typescript']) {

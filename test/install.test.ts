@@ -17,7 +17,7 @@ const opt = () => join(prefix, 'opt/sopgate');
 const etc = () => join(prefix, 'etc/sopgate');
 
 before(async () => {
-  if (!existsSync(join(REPO, 'dist/sopgate.bundle.cjs'))) {
+  if (!existsSync(join(REPO, 'dist/sopgate.cjs'))) {
     const built = await runNode([join(REPO, 'build.mjs')], { cwd: REPO, timeoutMs: 60_000 });
     assert.equal(built.code, 0, built.stdout + built.stderr);
   }
@@ -45,9 +45,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.match(r.stdout, /wrote .*etc\/sopgate\/sopgate\.toml/);
     assert.match(r.stdout, /no user created, systemd not touched/);
 
-    for (const f of ['sopgate.cjs', 'sopgate.bundle.cjs', 'sopgate.bundle.cjs.v8cache']) {
-      assert.deepEqual(await readFile(join(opt(), 'dist', f)), await readFile(join(REPO, 'dist', f)), f);
-    }
+    assert.deepEqual(await readFile(join(opt(), 'dist/sopgate.cjs')), await readFile(join(REPO, 'dist/sopgate.cjs')));
     assert.deepEqual(await readFile(join(opt(), 'package.json')), await readFile(join(REPO, 'package.json')));
     const modules = await readdir(join(opt(), 'node_modules'));
     assert.ok(modules.includes('better-sqlite3'));
@@ -70,7 +68,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.match(unit, /^NotifyAccess=all$/m);
     assert.match(unit, /^Restart=on-failure$/m);
     const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
-    assert.equal(execStart, `/usr/bin/node ${opt()}/dist/sopgate.cjs daemon --config ${etc()}/sopgate.toml`);
+    assert.equal(execStart, `/usr/bin/node --expose-gc ${opt()}/dist/sopgate.cjs daemon --config ${etc()}/sopgate.toml`);
     assert.match(unit, new RegExp(`^ReadWritePaths=${etc()} ${prefix}/var/lib/sopgate$`, 'm'));
     assert.match(unit, new RegExp(`^WorkingDirectory=${etc()}$`, 'm'));
     // Every path in the unit now lies under the prefix.

@@ -1,6 +1,5 @@
 // The daemon as a real child process: the bundle built once into a temp folder laid out
-// as `npm install --omit=dev` would leave it (dist/ with the entry point, the bundle and its
-// code cache, package.json and only the
+// as `npm install --omit=dev` would leave it (dist/sopgate.cjs, package.json and only the
 // production dependency closure in node_modules), spawned on port 0, its ready line
 // parsed, its output collected. Every child is killed when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
