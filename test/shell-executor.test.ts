@@ -186,10 +186,39 @@ describe('shell executor: stopping', () => {
     assert.equal(existsSync(marker), false);
   });
 
-  it('finishes when the script exits even if a background process holds its output', async () => {
-    const outcome = await run('sleep 30 & echo "child $!"');
+  it('finishes when the script exits even if a background process holds its output, and ends that process', async () => {
+    const outcome = await run('sleep 1000 & echo "child $!"');
     assert.equal(outcome.status, 'completed');
-    for (const pid of pidsIn(outcome.output)) process.kill(pid, 'SIGKILL');
+    const pids = pidsIn(outcome.output);
+    assert.equal(pids.length, 1, outcome.output);
+    await waitGone(pids);
+  });
+
+  it('ends background children of a step that exits 0, with SIGKILL for those that ignore SIGTERM', async () => {
+    const outcome = await run(
+      `sleep 1000 > /dev/null 2>&1 & echo "child $!"; (trap '' TERM; sleep 1000) > /dev/null 2>&1 & echo "child $!"; exit 0`,
+      ctx(),
+      { killGraceMs: 100 },
+    );
+    assert.equal(outcome.status, 'completed', outcome.output);
+    const pids = pidsIn(outcome.output);
+    assert.equal(pids.length, 2, outcome.output);
+    await waitGone(pids);
+  });
+
+  it('leaves alone a child that left the group with setsid', async () => {
+    // The child marks its start after setsid(); the script waits for the mark, then exits.
+    const outcome = await run(
+      `setsid sh -c ': > setsid.ready; exec sleep 1000' > /dev/null 2>&1 < /dev/null & echo "child $!"; while [ ! -e setsid.ready ]; do sleep 0.01; done`,
+    );
+    const pids = pidsIn(outcome.output);
+    try {
+      assert.equal(outcome.status, 'completed', outcome.output);
+      assert.equal(pids.length, 1, outcome.output);
+      assert.ok(alive(pids[0]!), 'the setsid child still runs');
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 // The `shell` tool (DESIGN.md §2): the block is a script run by /bin/sh in the SOP's
 // folder. Trigger data reaches the script only through SOP_* environment variables,
-// never spliced into the script text, so a payload cannot inject commands.
+// never spliced into the script text, so a payload cannot inject commands. The script
+// runs in its own process group, which ends with the step.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { TimerHandle } from '../engine/clock.js';
@@ -40,6 +41,7 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
         const timers: TimerHandle[] = [];
         let child: ChildProcess;
         let stopped: 'timeout' | 'cancel' | null = null;
+        let ending = false;
         let settled = false;
 
         const finish = (outcome: StepOutcome): void => {
@@ -54,22 +56,30 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
         };
 
         // Signals go to the whole process group (negative pid): a script's children
-        // (`sleep 30`, a pipeline) must not outlive a timed-out or cancelled step.
-        const signalGroup = (sig: NodeJS.Signals): void => {
-          if (child?.pid === undefined) return;
+        // (`sleep 30`, a pipeline, `daemon &`) must not outlive their step. False when
+        // the group is already gone.
+        const signalGroup = (sig: NodeJS.Signals): boolean => {
+          if (child?.pid === undefined) return false;
           try {
             process.kill(-child.pid, sig);
+            return true;
           } catch {
-            // ESRCH: the group is already gone.
+            return false; // ESRCH
           }
+        };
+        // On timeout, on cancel, and when the script exits: what it left running goes too.
+        const endGroup = (): void => {
+          if (ending) return;
+          ending = true;
+          // Not cancelled on finish: members that ignore SIGTERM still get SIGKILL even
+          // after the shell itself has exited. Not armed for a group that is gone, so
+          // that a pid the kernel hands out again is not signalled.
+          if (signalGroup('SIGTERM')) deps.clock.setTimer(killGraceMs, () => signalGroup('SIGKILL'));
         };
         const stop = (why: 'timeout' | 'cancel'): void => {
           if (stopped !== null || settled) return;
           stopped = why;
-          signalGroup('SIGTERM');
-          // Not cancelled on finish: members that ignore SIGTERM still get SIGKILL
-          // even after the shell itself has exited.
-          deps.clock.setTimer(killGraceMs, () => signalGroup('SIGKILL'));
+          endGroup();
         };
         const onAbort = (): void => stop('cancel');
 
@@ -117,6 +127,7 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
         };
         child.on('exit', (code, signal) => {
           exit = { code, signal };
+          endGroup();
           timers.push(deps.clock.setTimer(PIPE_GRACE_MS, done));
         });
         // 'close' comes after 'exit' once both pipes are drained: the normal ending.
