@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs sopgate: the bundle with its native dependencies into <prefix>/opt/sopgate, the
-# configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
+# Installs sopgate: the bundle with its native dependencies and the documentation into
+# <prefix>/opt/sopgate, the configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
 # dedicated user, and enables the service. Idempotent: run it again to upgrade.
 #
 #   scripts/install.sh [--prefix DIR] [--no-start]
@@ -41,6 +41,11 @@ for f in sopgate.cjs sopgate.bundle.cjs sopgate.bundle.cjs.v8cache; do
   if [ -f "$src/dist/$f" ]; then cp "$src/dist/$f" "$opt/dist/$f"; fi
 done
 cp "$src/package.json" "$opt/package.json"
+# The documentation, where the unit's Documentation= points: README.md and docs/.
+cp "$src/README.md" "$opt/README.md"
+rm -rf "$opt/docs"
+mkdir -p "$opt/docs"
+cp "$src"/docs/*.md "$opt/docs/"
 [ -f "$src/package-lock.json" ] && cp "$src/package-lock.json" "$opt/package-lock.json"
 # Only the native modules: everything else is inside the bundle.
 (cd "$opt" && npm install --omit=dev --no-audit --no-fund --loglevel=error)
