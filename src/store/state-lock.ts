@@ -43,7 +43,7 @@ export class StateLock {
     }
   }
 
-  /** Lets the next daemon in; the PID file goes first, so it never names a process that let go. */
+  /** Lets the next daemon in. The PID file goes while the lock is held: after, it could be the next holder's. */
   release(): void {
     if (!this.db.open) return;
     rmSync(this.pidFile, { force: true });
