@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs sopgate: the bundle with its native dependencies into <prefix>/opt/sopgate, the
-# configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
+# Installs sopgate: the bundle with its native dependencies and the documentation into
+# <prefix>/opt/sopgate, the configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
 # dedicated user, and enables the service. Idempotent: run it again to upgrade.
 #
 #   scripts/install.sh [--prefix DIR] [--no-start]
@@ -38,6 +38,11 @@ mkdir -p "$opt/dist" "$etc/sops" "$unit_dir" "$state"
 rm -f "$opt/dist/sopgate.bundle.cjs" "$opt/dist/sopgate.bundle.cjs.v8cache"
 cp "$src/dist/sopgate.cjs" "$opt/dist/sopgate.cjs"
 cp "$src/package.json" "$opt/package.json"
+# The documentation, where the unit's Documentation= points: README.md and docs/.
+cp "$src/README.md" "$opt/README.md"
+rm -rf "$opt/docs"
+mkdir -p "$opt/docs"
+cp "$src"/docs/*.md "$opt/docs/"
 [ -f "$src/package-lock.json" ] && cp "$src/package-lock.json" "$opt/package-lock.json"
 # Only the native modules: everything else is inside the bundle.
 (cd "$opt" && npm install --omit=dev --no-audit --no-fund --loglevel=error)

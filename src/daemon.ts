@@ -15,6 +15,7 @@ import type { Logger } from './log.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { IdleGc } from './daemon/idle-gc.js';
+import { InboundGate } from './daemon/inbound-gate.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { CronSource } from './sources/cron.js';
 import { EmbeddedBroker } from './sources/mqtt/broker.js';
@@ -22,6 +23,7 @@ import { Checkpointer } from './store/checkpointer.js';
 import { CronStateStore } from './store/cron-state.js';
 import { IdempotencyStore } from './store/idempotency.js';
 import { RunStore } from './store/run-store.js';
+import { StateLock } from './store/state-lock.js';
 import { VERSION } from './version.js';
 import { errorMessage } from './errors.js';
 import { escapeControls, excerpt } from './text.js';
@@ -53,6 +55,9 @@ export class Daemon {
   private readonly config: GatewayConfig;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private lock: StateLock | null = null;
+  /** Requests and MQTT messages wait here until the active runs are restored. */
+  private readonly inbound = new InboundGate();
   private store!: RunStore;
   private checkpointer!: Checkpointer;
   private idleGc: IdleGc | null = null;
@@ -77,6 +82,10 @@ export class Daemon {
   async start(): Promise<Listening> {
     const c = this.config;
     const log = this.log.child('daemon');
+    // Before anything in state_dir is read or written: a second daemon stops here.
+    const locked = StateLock.take(c.state_dir);
+    if (!locked.ok) throw new Error(locked.message);
+    this.lock = locked.lock;
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
@@ -107,9 +116,9 @@ export class Daemon {
       this.broker?.publishRunEvent(e);
     });
     this.engine.onExternalStepEnded((runId) => this.broker?.externalStepEnded(runId));
-    this.engine.start();
     this.dispatcher = new Dispatcher({ matcher: () => this.set.matcher, engine: this.engine, logger: this.log.child('engine') });
-    const dispatch = (event: GatewayEvent) => this.dispatcher.dispatch(event);
+    // Held at the gate until the runs are restored.
+    const dispatch = (event: GatewayEvent) => this.inbound.pass(() => this.dispatcher.dispatch(event));
 
     const token = await loadOrCreateToken(c);
     this.http = new HttpApi({
@@ -123,6 +132,7 @@ export class Daemon {
       logger: this.log.child('http'),
       metrics: () => this.metrics(),
       reload: () => this.reload(),
+      gate: (handle, drop) => this.inbound.pass(handle, drop),
     });
     const http = await this.http.start(c.http.listen);
 
@@ -136,14 +146,22 @@ export class Daemon {
         users: c.mqtt.users,
         logger: this.log.child('mqtt'),
         onEvent: dispatch,
-        onResult: (runId, result) => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt')),
+        onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
         onCommand: (runId, command) =>
-          this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
+          this.inbound.pass(() =>
+            this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
+          ),
       });
       mqtt = await this.broker.start();
-      // Step contexts are retained in memory: after a restart, those of restored runs again.
-      for (const event of this.engine.pendingExternalSteps()) this.broker.publishRunEvent(event);
     }
+
+    // Every port is bound: a port in use has failed start-up before any run was restored
+    // or any step run again. Now the runs come back, then what waited at the gate.
+    this.engine.start();
+    // Step contexts are retained in memory: after a restart, those of restored runs again
+    // (before a result that waited at the gate can end one).
+    if (this.broker !== null) for (const event of this.engine.pendingExternalSteps()) this.broker.publishRunEvent(event);
+    this.inbound.open();
 
     this.cron = new CronSource({
       sops: this.set.sops,
@@ -175,6 +193,7 @@ export class Daemon {
     this.stopped ??= (async () => {
       const log = this.log.child('daemon');
       log.log('info', 'stopping');
+      this.inbound.close();
       this.loopDelay.disable();
       this.idleGc?.stop();
       this.cron?.stop();
@@ -183,6 +202,7 @@ export class Daemon {
       this.engine?.stop();
       await this.checkpointer?.stop();
       this.store?.close();
+      this.lock?.release();
       log.log('info', 'stopped');
     })();
     return this.stopped;

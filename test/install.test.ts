@@ -47,6 +47,10 @@ describe('scripts/install.sh --prefix', () => {
 
     assert.deepEqual(await readFile(join(opt(), 'dist/sopgate.cjs')), await readFile(join(REPO, 'dist/sopgate.cjs')));
     assert.deepEqual(await readFile(join(opt(), 'package.json')), await readFile(join(REPO, 'package.json')));
+    assert.deepEqual(await readFile(join(opt(), 'README.md')), await readFile(join(REPO, 'README.md')));
+    const docs = (await readdir(join(REPO, 'docs'))).filter((f) => f.endsWith('.md')).sort();
+    assert.ok(docs.includes('operations.md'));
+    assert.deepEqual((await readdir(join(opt(), 'docs'))).sort(), docs);
     const modules = await readdir(join(opt(), 'node_modules'));
     assert.ok(modules.includes('better-sqlite3'));
     assert.ok(!modules.includes('aedes'), 'dev dependencies are not installed');
@@ -71,6 +75,13 @@ describe('scripts/install.sh --prefix', () => {
     assert.equal(execStart, `/usr/bin/node --expose-gc ${opt()}/dist/sopgate.cjs daemon --config ${etc()}/sopgate.toml`);
     assert.match(unit, new RegExp(`^ReadWritePaths=${etc()} ${prefix}/var/lib/sopgate$`, 'm'));
     assert.match(unit, new RegExp(`^WorkingDirectory=${etc()}$`, 'm'));
+    // Documentation= names files the install put there.
+    const documentation = /^Documentation=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
+    assert.ok(documentation.length > 0);
+    for (const uri of documentation) {
+      assert.match(uri, new RegExp(`^file:${prefix}/opt/sopgate/`));
+      assert.ok(existsSync(uri.slice('file:'.length)), `${uri} exists`);
+    }
     // Every path in the unit now lies under the prefix.
     for (const path of ['/opt/sopgate', '/etc/sopgate', '/var/lib/sopgate']) {
       const bare = unit.split(path).length - 1;
@@ -99,7 +110,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.equal(await readFile(config, 'utf8'), edited);
     assert.equal(await readFile(join(prefix, 'etc/systemd/system/sopgate.service'), 'utf8'), unitBefore);
     assert.equal((await readFile(npmLog, 'utf8')).trim().split('\n').length, 2, 'npm ran once per install');
-    assert.deepEqual((await readdir(opt())).filter((f) => f !== 'package-lock.json').sort(), ['dist', 'node_modules', 'package.json']);
+    assert.deepEqual((await readdir(opt())).filter((f) => f !== 'package-lock.json').sort(), ['README.md', 'dist', 'docs', 'node_modules', 'package.json']);
 
     // The installed tree runs the daemon on the kept config.
     const d = await spawnDaemon(join(opt(), 'dist/sopgate.cjs'), config, { cwd: dir, env });

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock, systemClock, type Clock } from '../src/engine/clock.js';
 import { createShellExecutor, type ShellOptions } from '../src/executors/shell.js';
+import { MAX_ENV_STRING_BYTES } from '../src/executors/shell-env.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/events.js';
 import { memoryLogger } from '../src/log.js';
@@ -91,8 +92,8 @@ describe('shell executor: data in, output out', () => {
   });
 
   it('sets every SOP_* variable, empty where the event has no value', async () => {
-    const script = `printf '%s|' "$SOP_PAYLOAD" "$SOP_RUN_ID" "$SOP_NAME" "$SOP_STEP" "$SOP_TRIGGER_SOURCE" "$SOP_TRIGGER_TOPIC"`;
-    assert.equal((await run(script, ctx({}, { payload: '{"t":1}' }))).output, '{"t":1}|run-7|fan-alarm|3|mqtt|sensors/fan|');
+    const script = `printf '%s|' "$SOP_PAYLOAD" "$SOP_RUN_ID" "$SOP_NAME" "$SOP_STEP" "$SOP_TRIGGER_SOURCE" "$SOP_TRIGGER_TOPIC" "$(cat "$SOP_PAYLOAD_FILE")"`;
+    assert.equal((await run(script, ctx({}, { payload: '{"t":1}' }))).output, '{"t":1}|run-7|fan-alarm|3|mqtt|sensors/fan|{"t":1}|');
     const bare = ctx({ event: { source: 'manual', timestamp: '2026-01-01T00:00:00Z' } });
     const set = `printf '%s|' "\${SOP_PAYLOAD-unset}" "\${SOP_TRIGGER_TOPIC-unset}" "$SOP_TRIGGER_SOURCE"`;
     assert.equal((await run(set, bare)).output, '||manual|');
@@ -186,10 +187,39 @@ describe('shell executor: stopping', () => {
     assert.equal(existsSync(marker), false);
   });
 
-  it('finishes when the script exits even if a background process holds its output', async () => {
-    const outcome = await run('sleep 30 & echo "child $!"');
+  it('finishes when the script exits even if a background process holds its output, and ends that process', async () => {
+    const outcome = await run('sleep 1000 & echo "child $!"');
     assert.equal(outcome.status, 'completed');
-    for (const pid of pidsIn(outcome.output)) process.kill(pid, 'SIGKILL');
+    const pids = pidsIn(outcome.output);
+    assert.equal(pids.length, 1, outcome.output);
+    await waitGone(pids);
+  });
+
+  it('ends background children of a step that exits 0, with SIGKILL for those that ignore SIGTERM', async () => {
+    const outcome = await run(
+      `sleep 1000 > /dev/null 2>&1 & echo "child $!"; (trap '' TERM; sleep 1000) > /dev/null 2>&1 & echo "child $!"; exit 0`,
+      ctx(),
+      { killGraceMs: 100 },
+    );
+    assert.equal(outcome.status, 'completed', outcome.output);
+    const pids = pidsIn(outcome.output);
+    assert.equal(pids.length, 2, outcome.output);
+    await waitGone(pids);
+  });
+
+  it('leaves alone a child that left the group with setsid', async () => {
+    // The child marks its start after setsid(); the script waits for the mark, then exits.
+    const outcome = await run(
+      `setsid sh -c ': > setsid.ready; exec sleep 1000' > /dev/null 2>&1 < /dev/null & echo "child $!"; while [ ! -e setsid.ready ]; do sleep 0.01; done`,
+    );
+    const pids = pidsIn(outcome.output);
+    try {
+      assert.equal(outcome.status, 'completed', outcome.output);
+      assert.equal(pids.length, 1, outcome.output);
+      assert.ok(alive(pids[0]!), 'the setsid child still runs');
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 
@@ -206,9 +236,64 @@ describe('shell executor: failing to start', () => {
     assert.match(outcome.output, /could not start/);
   });
 
-  it('reports a payload that cannot go into the environment instead of throwing', async () => {
-    const outcome = await run('echo hi', ctx({}, { payload: 'a\0b' }));
+});
+
+describe('shell executor: payloads the environment cannot carry', () => {
+  const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+  // Whether SOP_PAYLOAD is set and how many bytes, the payload file's hash and size, and its path.
+  const probe = `if [ -n "\${SOP_PAYLOAD+x}" ]; then printf 'env %s\\n' "$(printf %s "$SOP_PAYLOAD" | wc -c)"; else echo 'env unset'; fi
+sha256sum < "$SOP_PAYLOAD_FILE"; wc -c < "$SOP_PAYLOAD_FILE"; ls -l "$SOP_PAYLOAD_FILE" | cut -c1-10; echo "file $SOP_PAYLOAD_FILE"`;
+  const report = (output: string) => {
+    const [env, sum, size, mode, file] = output.trim().split('\n');
+    return { env, sum: sum?.split(' ')[0], size: Number(size), mode, file: file?.slice('file '.length) ?? '' };
+  };
+
+  it('runs a step whose payload is over 128 KiB: SOP_PAYLOAD unset, SOP_PAYLOAD_FILE holds it, removed after the step', async () => {
+    const payload = JSON.stringify({ blob: 'x'.repeat(200 * 1024) });
+    const outcome = await run(probe, ctx({}, { payload }));
+    assert.equal(outcome.status, 'completed', outcome.output.slice(0, 300));
+    const r = report(outcome.output);
+    assert.deepEqual([r.env, r.sum, r.size, r.mode], ['env unset', sha256(payload), Buffer.byteLength(payload), '-rw-------']);
+    assert.ok(r.file.startsWith(tmpdir()), r.file);
+    assert.equal(existsSync(r.file), false, 'the payload file is removed after the step');
+  });
+
+  it('sets SOP_PAYLOAD up to the longest environment string Linux takes, and not one byte over', async () => {
+    const most = MAX_ENV_STRING_BYTES - 'SOP_PAYLOAD='.length - 1;
+    const fits = await run(probe, ctx({}, { payload: 'é'.repeat(10) + 'y'.repeat(most - 20) }));
+    assert.equal(fits.status, 'completed', fits.output.slice(0, 300));
+    assert.equal(report(fits.output).env, `env ${most}`);
+    const over = await run(probe, ctx({}, { payload: 'y'.repeat(most + 1) }));
+    assert.equal(over.status, 'completed', over.output.slice(0, 300));
+    assert.equal(report(over.output).env, 'env unset');
+    assert.equal(report(over.output).size, most + 1);
+  });
+
+  it('runs a step whose payload or topic holds a NUL, and never quotes them', async () => {
+    const payload = 'top-secret\0tail';
+    const outcome = await run(`${probe}; printf 'topic %s\\n' "\${SOP_TRIGGER_TOPIC-unset}"`, ctx({}, { payload, topic: 'secret-topic\0x' }));
+    assert.equal(outcome.status, 'completed', outcome.output);
+    const r = report(outcome.output.replace(/topic .*\n?$/, ''));
+    assert.deepEqual([r.env, r.sum, r.size], ['env unset', sha256(payload), Buffer.byteLength(payload)]);
+    assert.match(outcome.output, /^topic unset$/m);
+    assert.doesNotMatch(outcome.output, /secret/);
+  });
+
+  it('does not pass on a SOP_PAYLOAD of the gateway\'s own environment', async () => {
+    process.env.SOP_PAYLOAD = 'inherited';
+    try {
+      const outcome = await run(`printf '%s' "\${SOP_PAYLOAD-unset}"`, ctx({}, { payload: 'a\0b' }));
+      assert.deepEqual(outcome, { status: 'completed', output: 'unset' });
+    } finally {
+      delete process.env.SOP_PAYLOAD;
+    }
+  });
+
+  it('fails a step whose payload file cannot be written, without starting it', async () => {
+    const marker = join(dir, 'started-without-file');
+    const outcome = await run(`touch ${marker}`, ctx({}, { payload: 'p' }), { tmpDir: join(dir, 'no-such-folder') });
     assert.equal(outcome.status, 'failed');
-    assert.match(outcome.output, /could not start/);
+    assert.match(outcome.output, /^\[could not write the payload file: ENOENT/);
+    assert.equal(existsSync(marker), false);
   });
 });

@@ -39,6 +39,11 @@ export interface HttpApiDeps {
   reload?: () => Promise<{ ok: boolean; loaded: number; errors: number }>;
   /** How long stop() lets requests in flight finish (default 10 s). */
   stopGraceMs?: number;
+  /**
+   * Every request passes through this before it is handled: the daemon holds requests
+   * that arrive while it restores runs, and drops them (the socket is closed) if it fails to start.
+   */
+  gate?: (handle: () => void, drop: () => void) => void;
 }
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -60,11 +65,15 @@ export class HttpApi {
     this.log = deps.logger.child('http');
     this.limiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     this.refusedLimiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
+    const gate = deps.gate ?? ((handle: () => void) => handle());
     this.server = new HttpServer((req, res) => {
-      this.dispatch(req, res).catch((err: unknown) => {
-        this.log.log('error', `cannot answer ${req.method} ${req.url}: ${errorMessage(err)}`);
-        res.destroy();
-      });
+      const handle = (): void => {
+        this.dispatch(req, res).catch((err: unknown) => {
+          this.log.log('error', `cannot answer ${req.method} ${req.url}: ${errorMessage(err)}`);
+          res.destroy();
+        });
+      };
+      gate(handle, () => res.destroy());
     }, {
       graceMs: deps.stopGraceMs ?? 10_000,
       onError: (err) => this.log.log('error', `listener error: ${err.message}`),
