@@ -401,7 +401,10 @@ export class Engine {
       if (this.stopping || st.generation !== generation) return;
       // A cancel that is not durable yet may still be taken back: wait and see.
       const finishing = this.runs.finishing(id);
-      if (finishing !== undefined) return finishing.after(() => {}, () => done(status, output));
+      if (finishing !== undefined) {
+        finishing.after(() => {}, () => done(status, output));
+        return;
+      }
       this.writes.background((tx) => {
         // A cancelled run ignores the result.
         if (this.stopping || st.generation !== generation || !this.runs.has(id) || st.record.phase !== 'executing') return;

@@ -58,7 +58,10 @@ export class Writes {
    * time it is made, and alters nothing when it does not.
    */
   background(change: (tx: Tx) => void): void {
-    if (!this.guard.writable) return this.guard.keep(() => this.background(change));
+    if (!this.guard.writable) {
+      this.guard.keep(() => this.background(change));
+      return;
+    }
     const tx = new Tx();
     change(tx);
     if (tx.empty) return;
@@ -71,7 +74,10 @@ export class Writes {
 
   /** A refused start's ledger row, written at once when the database takes it, else counted as lost. */
   refusalRow(entry: LedgerEntry): void {
-    if (!this.guard.available) return this.guard.lost(1);
+    if (!this.guard.available) {
+      this.guard.lost(1);
+      return;
+    }
     try {
       this.store.appendLedger(entry);
     } catch (err) {

@@ -97,7 +97,8 @@ export class WalSync {
     try {
       fd = this.wal();
     } catch (err) {
-      return finish(err as Error);
+      finish(err as Error);
+      return;
     }
     const t0 = performance.now();
     this.syncFile(fd, (err) => {
