@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { GatewayEvent } from '../src/events.js';
+import type { GatewayEvent } from '../src/core/events.js';
 import { Matcher } from '../src/match/matcher.js';
 import { referenceMatch } from '../src/match/reference.js';
 import { loadSops } from '../src/sop/load.js';

@@ -3,9 +3,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileCondition } from '../src/match/condition.js';
-import { evaluateConditionReference } from '../src/match/condition-reference.js';
-import { NOT_JSON, Payload } from '../src/match/payload.js';
+import { compileCondition } from '../src/expressions/condition.js';
+import { evaluateConditionReference } from '../src/expressions/condition-reference.js';
+import { NOT_JSON, Payload } from '../src/expressions/payload.js';
 
 function evaluateCompiled(condition: string, payload: string | undefined): boolean {
   const compiled = compileCondition(condition);

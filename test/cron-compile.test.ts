@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Cron } from 'croner';
 import fc from 'fast-check';
-import { compileCron, cronPattern } from '../src/match/cron.js';
+import { compileCron, cronPattern } from '../src/expressions/cron.js';
 
 const EXPRESSIONS = [
   '*/5 * * * *',

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { buildConfig } from '../src/config/config.js';
-import { Daemon } from '../src/daemon.js';
-import { memoryLogger } from '../src/log.js';
+import { Gateway } from '../src/gateway/gateway.js';
+import { memoryLogger } from '../src/core/log.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { removeTree } from './helpers/workspace.js';
 
@@ -92,7 +92,7 @@ describe('external steps over MQTT', () => {
     const configFile = join(h.root, 'sopgate.toml');
     const built = buildConfig(await readFile(configFile, 'utf8'), configFile, h.root);
     if (!built.ok) throw new Error(JSON.stringify(built.errors));
-    const daemon = new Daemon({ config: built.config, logger: memoryLogger() });
+    const daemon = new Gateway({ config: built.config, logger: memoryLogger() });
     const listening = await daemon.start();
     h.daemon = daemon;
     const seen = await lateSubscriber(listening.mqtt!.port, 'sopgate/runs/+/step');

@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock, systemClock } from '../src/engine/clock.js';
+import { ManualClock, systemClock } from '../src/core/clock.js';
 import { createDelayExecutor } from '../src/executors/delay.js';
 import { createExecutors, RUNNABLE_TOOLS } from '../src/executors/index.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import type { StepContext } from '../src/executors/types.js';
-import { createLogger, memoryLogger } from '../src/log.js';
+import { createLogger, memoryLogger } from '../src/core/log.js';
 import { TOOL_NAMES, type StepAction } from '../src/sop/types.js';
 
 function ctx(over: Partial<StepContext> = {}): StepContext {

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { buildConfig } from '../src/config/config.js';
-import { Daemon, type Listening } from '../src/daemon.js';
-import { ManualClock } from '../src/engine/clock.js';
-import { memoryLogger } from '../src/log.js';
+import { Gateway, type Listening } from '../src/gateway/gateway.js';
+import { ManualClock } from '../src/core/clock.js';
+import { memoryLogger } from '../src/core/log.js';
 import { TOKEN } from './helpers/daemon.js';
 import { requestJson } from './helpers/http.js';
 import { until } from './helpers/process.js';
@@ -19,7 +19,7 @@ const sop = (name: string, trigger: string) =>
   `[sop]\nname = "${name}"\ndescription = "${name}"\nexecution_mode = "auto"\nmax_concurrent = 10\n\n[[triggers]]\n${trigger}\n`;
 
 let root: string;
-let daemon: Daemon;
+let daemon: Gateway;
 let listening: Listening;
 const clock = new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 30));
 const api = (method: string, path: string, body?: string) => requestJson(`http://127.0.0.1:${listening.http.port}`, TOKEN, method, path, body);
@@ -39,7 +39,7 @@ before(async () => {
   });
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   assert.ok(built.ok);
-  daemon = new Daemon({ config: built.config, logger: memoryLogger(), clock });
+  daemon = new Gateway({ config: built.config, logger: memoryLogger(), clock });
   listening = await daemon.start();
 });
 after(async () => {

@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/engine/clock.js';
+import { ManualClock } from '../src/core/clock.js';
 import { crashSops } from './fixtures/crash-sops.js';
 import { builtin, harness, manual, settle, sop, step, TestExecutor } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
-import { isoTime } from '../src/time.js';
+import { isoTime } from '../src/core/time.js';
 
 let dir: string;
 let n = 0;

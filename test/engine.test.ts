@@ -6,9 +6,9 @@ import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, heldSyncStore, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { mkdir } from 'node:fs/promises';
-import { ManualClock } from '../src/engine/clock.js';
+import { ManualClock } from '../src/core/clock.js';
 import { createLogExecutor } from '../src/executors/log.js';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from '../src/core/log.js';
 import { pruneBatch } from '../src/store/run-store.js';
 
 let dir: string;

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ManualClock } from '../src/engine/clock.js';
+import { ManualClock } from '../src/core/clock.js';
 import { createHttpExecutor, type HttpOptions } from '../src/executors/http-request.js';
 import type { StepContext } from '../src/executors/types.js';
-import type { GatewayEvent } from '../src/events.js';
-import { memoryLogger } from '../src/log.js';
+import type { GatewayEvent } from '../src/core/events.js';
+import { memoryLogger } from '../src/core/log.js';
 
 interface Received {
   method: string;

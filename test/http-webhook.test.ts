@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildConfig, type GatewayConfig } from '../src/config/config.js';
 import type { Run } from '../src/engine/types.js';
 import { hmacSignature, HttpApi } from '../src/http/index.js';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from '../src/core/log.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { IdleGc } from '../src/daemon/idle-gc.js';
-import { memoryLogger } from '../src/log.js';
+import { IdleGc } from '../src/gateway/idle-gc.js';
+import { memoryLogger } from '../src/core/log.js';
 
 const MB = 2 ** 20;
 
@@ -68,7 +68,7 @@ describe('full GC once the gateway is quiet after a burst', () => {
   });
 
   test('V8\'s full GC is there only for a node started with --expose-gc', () => {
-    const probe = `import('${pathToFileURL(join(import.meta.dirname, '../src/daemon/idle-gc.ts')).href}').then((m) => process.stdout.write(String(m.exposedGc() !== null)))`;
+    const probe = `import('${pathToFileURL(join(import.meta.dirname, '../src/gateway/idle-gc.ts')).href}').then((m) => process.stdout.write(String(m.exposedGc() !== null)))`;
     const run = (flags: string[]) => spawnSync(process.execPath, [...flags, '--import', 'tsx', '-e', probe], { encoding: 'utf8' }).stdout;
     assert.equal(run([]), 'false');
     assert.equal(run(['--expose-gc']), 'true');

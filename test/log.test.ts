@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { batchedLines, memoryLogger } from '../src/log.js';
+import { batchedLines, memoryLogger } from '../src/core/log.js';
 import { startDaemon } from './helpers/daemon.js';
 import { removeTree, sopToml } from './helpers/workspace.js';
 
@@ -29,7 +29,7 @@ describe('log lines to stdout', () => {
   });
 
   test('lines logged just before the process exits are not lost', () => {
-    const script = `import { createLogger } from './src/log.ts'; const log = createLogger().child('daemon'); log.log('info', 'one'); log.log('error', 'two'); process.exit(3);`;
+    const script = `import { createLogger } from './src/core/log.ts'; const log = createLogger().child('daemon'); log.log('info', 'one'); log.log('error', 'two'); process.exit(3);`;
     const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(child.status, 3, child.stderr);
     assert.equal(child.stdout, 'info [daemon] one\nerror [daemon] two\n');

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { EventSource, GatewayEvent } from '../src/events.js';
+import type { EventSource, GatewayEvent } from '../src/core/events.js';
 import { Matcher } from '../src/match/matcher.js';
 import { referenceMatch } from '../src/match/reference.js';
 import type { SopDefinition, Trigger } from '../src/sop/types.js';

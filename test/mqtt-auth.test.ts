@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttUser } from '../src/config/config.js';
 import type { Run } from '../src/engine/types.js';
-import type { GatewayEvent } from '../src/events.js';
-import { memoryLogger } from '../src/log.js';
+import type { GatewayEvent } from '../src/core/events.js';
+import { memoryLogger } from '../src/core/log.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';
 import { hashPassword } from '../src/sources/mqtt/password.js';
 

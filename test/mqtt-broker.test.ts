@@ -7,8 +7,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { EmbeddedBroker, type BrokerDeps } from '../src/sources/mqtt/broker.js';
 import type { Run, RunEvent, StepHandoff } from '../src/engine/types.js';
-import type { GatewayEvent } from '../src/events.js';
-import { memoryLogger } from '../src/log.js';
+import type { GatewayEvent } from '../src/core/events.js';
+import { memoryLogger } from '../src/core/log.js';
 
 /** mqtt.js types its events, so node:events once() does not take its clients. */
 const whenClosed = (c: MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));

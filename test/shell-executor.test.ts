@@ -6,12 +6,12 @@ import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ManualClock, systemClock, type Clock } from '../src/engine/clock.js';
+import { ManualClock, systemClock, type Clock } from '../src/core/clock.js';
 import { createShellExecutor, type ShellOptions } from '../src/executors/shell.js';
 import { MAX_ENV_STRING_BYTES } from '../src/executors/shell-env.js';
 import type { StepContext } from '../src/executors/types.js';
-import type { GatewayEvent } from '../src/events.js';
-import { memoryLogger } from '../src/log.js';
+import type { GatewayEvent } from '../src/core/events.js';
+import { memoryLogger } from '../src/core/log.js';
 
 let dir = '';
 before(async () => {

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { InboundGate } from '../src/daemon/inbound-gate.js';
+import { InboundGate } from '../src/gateway/inbound-gate.js';
 import { LOCK_FILE, PID_FILE, StateLock } from '../src/store/state-lock.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ManualClock } from '../src/engine/clock.js';
+import { ManualClock } from '../src/core/clock.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { closeDatabase, durable, migrate, MigrationError, openDatabase, walSync } from '../src/store/db.js';
 import { WalSync } from '../src/store/wal-sync.js';
@@ -11,7 +11,7 @@ import { Tx } from '../src/engine/run-state.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { Checkpointer } from '../src/store/checkpointer.js';
 import { pruneBatch, RunStore } from '../src/store/run-store.js';
-import { memoryLogger } from '../src/log.js';
+import { memoryLogger } from '../src/core/log.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { heldSyncStore } from './helpers/engine.js';
 

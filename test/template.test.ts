@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { renderTemplate, templateProblems } from '../src/executors/template.js';
 import type { StepContext } from '../src/executors/types.js';
-import type { GatewayEvent } from '../src/events.js';
+import type { GatewayEvent } from '../src/core/events.js';
 
 function ctx(event: Partial<GatewayEvent> = {}, outputs: [number, string][] = []): StepContext {
   return {

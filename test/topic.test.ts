@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { topicMatchesFilter, validateTopicFilter } from '../src/match/topic.js';
+import { topicMatchesFilter, validateTopicFilter } from '../src/expressions/topic.js';
 import { TopicTrie } from '../src/match/topic-trie.js';
 
 describe('validateTopicFilter', () => {

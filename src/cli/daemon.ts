@@ -2,10 +2,10 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/config.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../core/log.js';
 import { EXIT, type CliIo } from './io.js';
 import type { GlobalOptions } from './workspace.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export async function daemonCommand(io: CliIo, options: GlobalOptions): Promise<number> {
   const result = await loadConfig(options.config, io.cwd);
@@ -18,8 +18,8 @@ export async function daemonCommand(io: CliIo, options: GlobalOptions): Promise<
   const logger = createLogger({ level: process.env.SOPGATE_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
   for (const f of result.warnings) logger.log('warn', `${f.file}${f.line === null ? '' : `:${f.line}`}: ${f.message}`);
   // Loaded on demand: the definition commands must work without the native SQLite module.
-  const { Daemon } = await import('../daemon.js');
-  const daemon = new Daemon({ config, logger });
+  const { Gateway } = await import('../gateway/gateway.js');
+  const daemon = new Gateway({ config, logger });
   const log = logger.child('daemon');
 
   // Signals are handled from before start-up: a SIGTERM or SIGHUP that arrives while the

@@ -8,7 +8,7 @@ import { validateCommand } from './validate.js';
 import { DaemonUnreachable } from './client.js';
 import { daemonCommand } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 
 const GLOBAL = {
   config: { type: 'string' },

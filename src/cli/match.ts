@@ -1,6 +1,6 @@
 // `sopgate match --source S [--topic T] [--payload P] [--json]`: the dry run of the matcher.
-import type { GatewayEvent } from '../events.js';
-import { EVENT_SOURCES } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
+import { EVENT_SOURCES } from '../core/events.js';
 import { Matcher } from '../match/matcher.js';
 import { isOneOf } from '../sop/types.js';
 import { EXIT, printJson, UsageError, type CliIo } from './io.js';

@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EXECUTION_MODES, type Finding } from '../sop/types.js';
-import { int, isTable, oneOf, readTable, str, strList, tableList, type TableIssue, type TableOf } from './schema.js';
-import { parseToml, tomlErrorText } from './toml.js';
-import { TomlLines } from './toml-lines.js';
+import { int, isTable, oneOf, readTable, str, strList, tableList, type TableIssue, type TableOf } from '../toml/schema.js';
+import { parseToml, tomlErrorText } from '../toml/parse.js';
+import { TomlLines } from '../toml/lines.js';
 
 /** One [[mqtt.users]] entry: who may connect to the embedded broker. */
 export interface MqttUser {

@@ -4,10 +4,10 @@
 // every matched SOP made of the event; the others hand it on and go on.
 import type { Engine } from '../engine/engine.js';
 import type { StartResult } from '../engine/types.js';
-import type { EventSource, GatewayEvent } from '../events.js';
-import type { Logger } from '../log.js';
+import type { EventSource, GatewayEvent } from '../core/events.js';
+import type { Logger } from '../core/log.js';
 import type { Matcher } from '../match/matcher.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export interface DispatcherDeps {
   /** The matcher of the SOP set loaded now (a reload replaces it). */

@@ -1,7 +1,7 @@
 // Approval timeouts (`[engine] approval_timeout_secs`): a run waiting at a gate the
 // timeout may pass is approved once the time is up, counted from when it began to wait
 // (stored, so a restart does not start the count again).
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { gateFor, timeoutApproves } from './gates.js';
 import type { RunState, Tx } from './run-state.js';
 

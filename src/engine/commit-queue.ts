@@ -4,10 +4,10 @@
 // event loop, one fdatasync for every commit made while the previous one was in flight.
 // A transaction the database refuses (a full disk) is taken back from memory, every change
 // in it newest first, so that memory is again exactly what is on disk.
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { RunStore } from '../store/run-store.js';
 import type { Tx } from './run-state.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 /**
  * Written transactions still waiting for the disk beyond which the queue syncs on the

@@ -3,12 +3,12 @@
 // ledger rows, before anyone is told about it (DESIGN.md §2, §5). A change the database
 // refuses is taken back from memory; while it refuses, requests that would change state
 // are refused and changes nobody waits for are kept for later (Writes).
-import type { GatewayEvent } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
 import type { Executor } from '../executors/types.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { SopDefinition, ToolName } from '../sop/types.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { ActiveRuns } from './active-runs.js';
 import { RunListeners } from './listeners.js';
 import { gateFor } from './gates.js';
@@ -23,11 +23,11 @@ import { Writes } from './writes.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
-import { excerpt, MAX_CHAR_BYTES } from '../text.js';
+import { excerpt, MAX_CHAR_BYTES } from '../core/text.js';
 import { storedRuns } from './recovery.js';
 import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus, StorageUnavailable } from './types.js';
-import { isoTime } from '../time.js';
-import { errorMessage } from '../errors.js';
+import { isoTime } from '../core/time.js';
+import { errorMessage } from '../core/errors.js';
 
 /**
  * Inline steps (Executor.inline: `log`) one transaction runs in a row before the next is

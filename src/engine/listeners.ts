@@ -1,9 +1,9 @@
 // Who is told about runs (the daemon's run log and MQTT run topics, tests): each listener
 // hears every event once it is durable; one that throws is logged and the others still hear.
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { RunState } from './run-state.js';
 import type { RunEvent } from './types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export class RunListeners {
   private readonly listeners = new Set<(event: RunEvent) => void>();

@@ -1,13 +1,13 @@
 // After a restart or a crash: the runs the store still holds as active, each with the SOP
 // definition it started with. The engine decides how each one goes on.
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { RunStore } from '../store/run-store.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { RunState } from './run-state.js';
 import type { Snapshots } from './snapshots.js';
-import { isoTime } from '../time.js';
-import { errorMessage } from '../errors.js';
+import { isoTime } from '../core/time.js';
+import { errorMessage } from '../core/errors.js';
 
 /** Yields one run at a time, so the engine resumes each before the next is read. */
 export function* storedRuns(store: RunStore, snapshots: Snapshots, clock: Clock, log: Logger): Generator<RunState> {

@@ -1,7 +1,7 @@
 // Refused starts go to the audit ledger, but a sensor that floods a SOP in cooldown must
 // not write a row per message: the first refusal per (SOP, reason) is written at once,
 // later ones in the same window are counted and written as one row when it closes.
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { RefusalReason } from './types.js';
 
 export interface RefusalRow {

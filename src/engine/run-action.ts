@@ -3,7 +3,7 @@
 import type { Executor, InlineOutcome, StepContext } from '../executors/types.js';
 import type { Step, StepAction, ToolName } from '../sop/types.js';
 import type { RunState } from './run-state.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export function runAction(
   executors: Partial<Record<ToolName, Executor>>,

@@ -1,7 +1,7 @@
 // A run as lists show it: the run object with its long text cut. A list of a thousand
 // runs whose payloads and outputs are 64 KiB each would be hundreds of megabytes and
 // seconds of a blocked event loop; one run (GET /api/runs/<id>) keeps its full text.
-import { cutText } from '../text.js';
+import { cutText } from '../core/text.js';
 import type { Run, StepResult } from './types.js';
 
 /** Bytes (UTF-8) kept of a trigger's topic and payload, a step's output and a run's reason. */

@@ -1,11 +1,11 @@
 // An active run in memory, and the unit of work the engine commits.
-import type { GatewayEvent } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
 import type { SopDefinition, Step } from '../sop/types.js';
 import type { LedgerEntry, RunRecord } from '../store/run-store.js';
-import type { TimerHandle } from './clock.js';
+import type { TimerHandle } from '../core/clock.js';
 import type { Run, StepResult } from './types.js';
 import { newRunId } from './run-id.js';
-import { isoTime } from '../time.js';
+import { isoTime } from '../core/time.js';
 
 /** What a change may alter of a run: put back as it was if the change cannot be written. */
 interface RunImage {

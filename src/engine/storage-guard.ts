@@ -6,12 +6,12 @@
 // the outage is not run a second time. A retry with back-off makes them, together with one
 // ledger row that probes the disk, in one transaction; when that is durable the gateway is
 // available again, with no restart. The condition is logged when it changes, not per write.
-import type { Logger } from '../log.js';
-import type { Clock, TimerHandle } from './clock.js';
+import type { Logger } from '../core/log.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { StorageUnavailable } from './types.js';
 import { CommitError } from './commit-queue.js';
-import { errorMessage } from '../errors.js';
-import { isoTime } from '../time.js';
+import { errorMessage } from '../core/errors.js';
+import { isoTime } from '../core/time.js';
 
 /** The first retry after a write failed; each failed retry doubles the wait, up to the last. */
 export const FIRST_RETRY_MS = 250;

@@ -1,5 +1,5 @@
 // The run object (DESIGN.md §5) and what the engine answers its callers.
-import type { GatewayEvent } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
 
 export const RUN_STATUSES = ['running', 'waiting_approval', 'completed', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];

@@ -3,14 +3,14 @@
 // the caller is answered; a change nobody waits for (a step's result, an approval timeout,
 // a resumed run) is made again later if the database refuses it. Either way a refused
 // change has already been taken back from memory.
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { CommitError, CommitQueue } from './commit-queue.js';
 import { Tx } from './run-state.js';
 import { StorageGuard, type StorageStatus } from './storage-guard.js';
 import type { StorageUnavailable } from './types.js';
-import { isoTime } from '../time.js';
+import { isoTime } from '../core/time.js';
 
 export class Writes {
   private readonly queue: CommitQueue;

@@ -7,7 +7,7 @@ import type { StepAction } from '../sop/types.js';
 import { renderTemplate, type TemplateMode } from './template.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
 import { OutputBuffer, appendLine } from './shell.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export interface HttpOptions {
   /** The response body beyond this is dropped and counted. Default 64 KiB. */

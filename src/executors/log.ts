@@ -1,11 +1,11 @@
 // The `log` tool (DESIGN.md §2): a message to the gateway's log, under the SOP's
 // name as component so journald filters by SOP.
 
-import type { LogLevel } from '../log.js';
+import type { LogLevel } from '../core/log.js';
 import type { StepAction } from '../sop/types.js';
 import { renderTemplate } from './template.js';
 import type { Executor, ExecutorDeps, InlineOutcome, StepContext, StepOutcome } from './types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
 

@@ -4,7 +4,7 @@
 import type { StepAction } from '../sop/types.js';
 import { renderTemplate } from './template.js';
 import type { Executor, StepContext, StepOutcome } from './types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export type MqttPublisher = (topic: string, payload: string, options: { qos: 0 | 1 | 2; retain: boolean }) => Promise<void>;
 

@@ -5,12 +5,12 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import type { TimerHandle } from '../engine/clock.js';
+import type { TimerHandle } from '../core/clock.js';
 import type { StepAction } from '../sop/types.js';
 import { stepEnv, writePayloadFile, type PayloadFile } from './shell-env.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
-import { errorMessage } from '../errors.js';
-import { utf8Boundary } from '../text.js';
+import { errorMessage } from '../core/errors.js';
+import { utf8Boundary } from '../core/text.js';
 
 export interface ShellOptions {
   /** Captured output beyond this is dropped and counted. Default 64 KiB. */

@@ -1,7 +1,7 @@
 // The executor interface: one built-in tool each (DESIGN.md §2 built-in tools).
-import type { Clock } from '../engine/clock.js';
-import type { GatewayEvent } from '../events.js';
-import type { Logger } from '../log.js';
+import type { Clock } from '../core/clock.js';
+import type { GatewayEvent } from '../core/events.js';
+import type { Logger } from '../core/log.js';
 import type { StepAction } from '../sop/types.js';
 
 /** What a step's action may see of its run. */

@@ -6,16 +6,16 @@ import type { Dispatched } from '../dispatch/dispatcher.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunPreview } from '../engine/run-preview.js';
 import { RUN_STATUSES, type ActionResult, type StartResult, type StepStatus } from '../engine/types.js';
-import type { Clock } from '../engine/clock.js';
-import type { GatewayEvent } from '../events.js';
+import type { Clock } from '../core/clock.js';
+import type { GatewayEvent } from '../core/events.js';
 import { sopToJson } from '../sop/json.js';
 import { isOneOf, type SopDefinition } from '../sop/types.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 import type { Handler } from './context.js';
 import { queryInt } from './query.js';
 import { badRequest, error, json, notFound, storageUnavailable, type Reply } from './reply.js';
 import type { Router } from './router.js';
-import { isoTime } from '../time.js';
+import { isoTime } from '../core/time.js';
 
 export interface ApiDeps {
   engine: Engine;

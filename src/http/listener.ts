@@ -24,7 +24,7 @@ export interface ServerOptions {
   onError?: (err: Error) => void;
 }
 
-export class HttpServer {
+export class HttpListener {
   private readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   private readonly graceMs: number;
   private readonly onError: (err: Error) => void;

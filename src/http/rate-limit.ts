@@ -1,7 +1,7 @@
 // Per-client rate limit: a token bucket per address that holds `perMinute` requests and
 // refills continuously, so a client may burst up to the limit but not exceed it on
 // average. 0 = unlimited. Time comes from the injected clock.
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../core/clock.js';
 
 interface Bucket {
   tokens: number;

@@ -5,18 +5,18 @@
 // path a duplicate: the key is stored in SQLite once a run started, so it survives a restart;
 // a delivery that started nothing is not recorded and may be retried with the same key.
 import type { IncomingMessage } from 'node:http';
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Dispatched } from '../dispatch/dispatcher.js';
 import type { Run, StorageUnavailable } from '../engine/types.js';
-import type { GatewayEvent } from '../events.js';
-import type { Logger } from '../log.js';
+import type { GatewayEvent } from '../core/events.js';
+import type { Logger } from '../core/log.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
 import { bearerOk, hmacOk, secretOk, signatureOf } from './auth.js';
 import type { RequestContext } from './context.js';
 import { badRequest, error, json, storageUnavailable, type Reply } from './reply.js';
 import type { HttpCounters } from './stats.js';
-import { errorMessage } from '../errors.js';
-import { isoTime } from '../time.js';
+import { errorMessage } from '../core/errors.js';
+import { isoTime } from '../core/time.js';
 
 export type WebhookAuth = 'token' | 'secret' | 'hmac' | 'none';
 

@@ -3,12 +3,12 @@
 // trie for mqtt filters, exact-key Maps for the rest — and conditions are compiled
 // here, so the hot path only walks the index and runs compiled tests. It must
 // return what referenceMatch (reference.ts) returns; the tests hold it to that.
-import type { GatewayEvent } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
 import type { SopDefinition } from '../sop/types.js';
-import { compileCondition } from './condition.js';
-import { cronKey } from './cron.js';
-import { Payload } from './payload.js';
-import { validateTopicFilter } from './topic.js';
+import { compileCondition } from '../expressions/condition.js';
+import { cronKey } from '../expressions/cron.js';
+import { Payload } from '../expressions/payload.js';
+import { validateTopicFilter } from '../expressions/topic.js';
 import { TopicTrie } from './topic-trie.js';
 
 type ConditionTest = (payload: Payload) => boolean;

@@ -2,11 +2,11 @@
 // condition each time. It defines what matching means (DESIGN.md §2); the
 // compiled Matcher (matcher.ts) must return exactly the same names, which the
 // tests check on a case table and on random SOP sets. Never use it on the hot path.
-import type { GatewayEvent } from '../events.js';
+import type { GatewayEvent } from '../core/events.js';
 import type { SopDefinition, Trigger } from '../sop/types.js';
-import { evaluateConditionReference } from './condition-reference.js';
-import { cronKey } from './cron.js';
-import { topicMatchesFilter } from './topic.js';
+import { evaluateConditionReference } from '../expressions/condition-reference.js';
+import { cronKey } from '../expressions/cron.js';
+import { topicMatchesFilter } from '../expressions/topic.js';
 
 /** Names of the SOPs `event` starts, each once, in the order of `sops`. */
 export function referenceMatch(sops: readonly SopDefinition[], event: GatewayEvent): string[] {

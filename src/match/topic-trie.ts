@@ -2,7 +2,7 @@
 // Map and the `+` and `#` wildcards in their own slots, so matching a topic walks
 // at most (literal + `+`) branches per level instead of testing every filter.
 // Must agree with `topicMatchesFilter` (topic.ts), which the tests check.
-import { validateTopicFilter } from './topic.js';
+import { validateTopicFilter } from '../expressions/topic.js';
 
 class TrieNode<T> {
   /** Literal child levels; created on first use because most leaves have none. */

@@ -3,9 +3,9 @@
 // arguments, checked here against the built-in tools table so that a typo or a
 // wrong type is a load-time finding instead of a surprise in the middle of a run.
 
-import { describeValue, isTable } from '../config/schema.js';
-import { parseToml } from '../config/toml.js';
-import { TomlLines } from '../config/toml-lines.js';
+import { describeValue, isTable } from '../toml/schema.js';
+import { parseToml } from '../toml/parse.js';
+import { TomlLines } from '../toml/lines.js';
 import type { Finding, StepAction, ToolName } from './types.js';
 
 /** One argument of a tool: how to read it and what to say when it is wrong. */

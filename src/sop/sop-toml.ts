@@ -1,11 +1,11 @@
 // SOP.toml (DESIGN.md §2): the [sop] table and its [[triggers]], checked key by key so an
 // operator gets every problem at once, each with its line.
-import { int, isTable, oneOf, readTable, str, type TableIssue } from '../config/schema.js';
-import { parseToml, tomlErrorText } from '../config/toml.js';
-import { TomlLines } from '../config/toml-lines.js';
-import { compileCondition } from '../match/condition.js';
-import { compileCron } from '../match/cron.js';
-import { validateTopicFilter } from '../match/topic.js';
+import { int, isTable, oneOf, readTable, str, type TableIssue } from '../toml/schema.js';
+import { parseToml, tomlErrorText } from '../toml/parse.js';
+import { TomlLines } from '../toml/lines.js';
+import { compileCondition } from '../expressions/condition.js';
+import { compileCron } from '../expressions/cron.js';
+import { validateTopicFilter } from '../expressions/topic.js';
 import {
   EXECUTION_MODES,
   PRIORITIES,

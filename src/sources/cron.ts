@@ -10,14 +10,14 @@
 // Time comes only from the injected clock (STYLE.md §6). croner only computes
 // times (compileCron hands back a paused job); it never runs a timer of its own.
 import type { Cron } from 'croner';
-import type { Clock, TimerHandle } from '../engine/clock.js';
-import type { GatewayEvent } from '../events.js';
-import type { Logger } from '../log.js';
-import { compileCron, cronKey } from '../match/cron.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { GatewayEvent } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import { compileCron, cronKey } from '../expressions/cron.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { CronStateStore } from '../store/cron-state.js';
-import { errorMessage } from '../errors.js';
-import { isoTime } from '../time.js';
+import { errorMessage } from '../core/errors.js';
+import { isoTime } from '../core/time.js';
 
 export type CatchUp = 'skip' | 'once';
 

@@ -16,9 +16,9 @@
 // log a burst grew back to RESTART_LIMIT_BYTES.
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { Db } from './db.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');

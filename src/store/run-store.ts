@@ -4,7 +4,7 @@
 import type { Run, RunStatus, StepResult } from '../engine/types.js';
 import { closeDatabase, openDatabase, walSync, type Db, type OpenOptions } from './db.js';
 import type { WalSync } from './wal-sync.js';
-import { decodePrefix } from '../text.js';
+import { decodePrefix } from '../core/text.js';
 
 export type Phase = 'gate' | 'executing' | 'external';
 

@@ -11,7 +11,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export const LOCK_FILE = 'sopgate.lock';
 export const PID_FILE = 'sopgate.pid';

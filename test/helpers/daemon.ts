@@ -2,8 +2,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
-import { Daemon, type Listening } from '../../src/daemon.js';
-import { memoryLogger } from '../../src/log.js';
+import { Gateway, type Listening } from '../../src/gateway/gateway.js';
+import { memoryLogger } from '../../src/core/log.js';
 import { requestJson } from './http.js';
 import { makeTree } from './workspace.js';
 
@@ -11,7 +11,7 @@ export const TOKEN = 'test-token-0123456789abcdef';
 
 export interface DaemonHarness {
   root: string;
-  daemon: Daemon;
+  daemon: Gateway;
   listening: Listening;
   logs: string[];
   /** A config file whose [http] listen is the daemon's real port, for the CLI. */
@@ -25,7 +25,7 @@ export async function startDaemon(files: Record<string, string>, extraConfig = '
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();
-  const daemon = new Daemon({ config: built.config, logger });
+  const daemon = new Gateway({ config: built.config, logger });
   const listening = await daemon.start();
   const cliConfig = join(root, 'cli.toml');
   await writeFile(cliConfig, configText.replace('listen = "127.0.0.1:0"\ntoken', `listen = "127.0.0.1:${listening.http.port}"\ntoken`));

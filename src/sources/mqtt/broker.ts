@@ -13,15 +13,15 @@ import mqttPacket from 'mqtt-packet';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { MqttUser } from '../../config/config.js';
 import type { RunEvent, StepStatus } from '../../engine/types.js';
-import type { GatewayEvent } from '../../events.js';
-import type { Logger } from '../../log.js';
+import type { GatewayEvent } from '../../core/events.js';
+import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
 import { ConnectionGate } from './connections.js';
 import { parseListen } from './listen.js';
 import { parseResult, RunEventSubscribers, runEventPacket } from './run-events.js';
 import { GatewayTopics } from './topics.js';
-import { errorMessage } from '../../errors.js';
-import { isoTime } from '../../time.js';
+import { errorMessage } from '../../core/errors.js';
+import { isoTime } from '../../core/time.js';
 
 export interface BrokerDeps {
   listen: string;

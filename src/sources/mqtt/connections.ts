@@ -1,7 +1,7 @@
 // Transport-level limits of the embedded broker: max_connections and max_packet_bytes,
 // enforced on the socket before aedes spends anything on it.
 import type { Socket } from 'node:net';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../core/log.js';
 import { FrameGuard } from './frame-guard.js';
 
 /** CONNACK 0x03 "server unavailable" (MQTT 3.1.1 §3.2.2.3), for connections beyond the limit. */

@@ -1,7 +1,7 @@
 // The gateway's own topics under <event_prefix>/ (DESIGN.md §6): run events go out on
 // <prefix>/runs/<run_id>/<event>; clients send commands on <prefix>/runs/<run_id>/<command>:
 // `result` (an external step's result), `approve` and `cancel`.
-import { topicMatchesFilter } from '../../match/topic.js';
+import { topicMatchesFilter } from '../../expressions/topic.js';
 
 export const RUN_COMMANDS = ['result', 'approve', 'cancel'] as const;
 export type RunCommand = (typeof RUN_COMMANDS)[number];

@@ -2,31 +2,31 @@
 // sources → matcher → engine → store, starts them in order and stops them in reverse.
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { GatewayConfig } from './config/config.js';
-import { systemClock, type Clock } from './engine/clock.js';
-import { Engine } from './engine/engine.js';
-import type { ActionResult } from './engine/types.js';
-import type { GatewayEvent } from './events.js';
-import { createExecutors } from './executors/index.js';
-import { HttpApi } from './http/server.js';
-import { httpMetricsText } from './http/stats.js';
-import { loadOrCreateToken } from './http/token.js';
-import type { Logger } from './log.js';
-import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
-import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
-import { IdleGc } from './daemon/idle-gc.js';
-import { InboundGate } from './daemon/inbound-gate.js';
-import { Dispatcher } from './dispatch/dispatcher.js';
-import { CronSource } from './sources/cron.js';
-import { EmbeddedBroker } from './sources/mqtt/broker.js';
-import { Checkpointer } from './store/checkpointer.js';
-import { CronStateStore } from './store/cron-state.js';
-import { IdempotencyStore } from './store/idempotency.js';
-import { RunStore } from './store/run-store.js';
-import { StateLock } from './store/state-lock.js';
-import { VERSION } from './version.js';
-import { errorMessage } from './errors.js';
-import { escapeControls, excerpt } from './text.js';
+import type { GatewayConfig } from '../config/config.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { Engine } from '../engine/engine.js';
+import type { ActionResult } from '../engine/types.js';
+import type { GatewayEvent } from '../core/events.js';
+import { createExecutors } from '../executors/index.js';
+import { HttpApi } from '../http/http-api.js';
+import { httpMetricsText } from '../http/stats.js';
+import { loadOrCreateToken } from '../http/token.js';
+import type { Logger } from '../core/log.js';
+import { byLabel, renderMetrics, type Metric } from './metrics.js';
+import { loadSopSet, type ReloadResult, type SopSet } from './sop-set.js';
+import { IdleGc } from './idle-gc.js';
+import { InboundGate } from './inbound-gate.js';
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { CronSource } from '../sources/cron.js';
+import { EmbeddedBroker } from '../sources/mqtt/broker.js';
+import { Checkpointer } from '../store/checkpointer.js';
+import { CronStateStore } from '../store/cron-state.js';
+import { IdempotencyStore } from '../store/idempotency.js';
+import { RunStore } from '../store/run-store.js';
+import { StateLock } from '../store/state-lock.js';
+import { VERSION } from '../core/version.js';
+import { errorMessage } from '../core/errors.js';
+import { escapeControls, excerpt } from '../core/text.js';
 
 const LOOP_DELAY_RESOLUTION_MS = 10;
 /** A run's reason in its journal line: a few hundred bytes, however much a step printed. */
@@ -40,7 +40,7 @@ function lateness(ns: number): number {
   return Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
 }
 
-export interface DaemonDeps {
+export interface GatewayDeps {
   config: GatewayConfig;
   logger: Logger;
   clock?: Clock;
@@ -51,7 +51,7 @@ export interface Listening {
   mqtt: { host: string; port: number } | null;
 }
 
-export class Daemon {
+export class Gateway {
   private readonly config: GatewayConfig;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -72,7 +72,7 @@ export class Daemon {
   private dispatcher!: Dispatcher;
   private stopped: Promise<void> | null = null;
 
-  constructor(deps: DaemonDeps) {
+  constructor(deps: GatewayDeps) {
     this.config = deps.config;
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock;

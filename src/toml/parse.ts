@@ -1,5 +1,5 @@
 import { parse, TomlError } from 'smol-toml';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export type TomlResult =
   | { ok: true; data: Record<string, unknown> }

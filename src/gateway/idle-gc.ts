@@ -11,7 +11,7 @@
 // `npm start` pass it); without it this does nothing: V8 flags are never changed at run
 // time, which Node.js warns may crash the process.
 import { getHeapStatistics } from 'node:v8';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 
 /** The heap has grown this far past its size after the last trim (or at start). */
 const GROWN_BYTES = 16 * 2 ** 20;

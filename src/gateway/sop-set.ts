@@ -1,12 +1,12 @@
 // The loaded SOP set and its matcher, replaced as a whole on reload.
 import { join } from 'node:path';
 import type { GatewayConfig } from '../config/config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import { Matcher } from '../match/matcher.js';
 import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
 import { StepsCache } from '../sop/steps-cache.js';
 import type { SopDefinition } from '../sop/types.js';
-import { BUILD } from '../version.js';
+import { BUILD } from '../core/version.js';
 
 export interface SopSet {
   sops: readonly SopDefinition[];

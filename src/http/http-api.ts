@@ -4,11 +4,11 @@
 // take from the same limiter), catches whatever a handler throws (500, logged, never a
 // crash), writes the reply, logs one line and counts it by route and status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Engine } from '../engine/engine.js';
 import type { StorageStatus } from '../engine/storage-guard.js';
 import type { GatewayConfig } from '../config/config.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../core/log.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
@@ -19,10 +19,10 @@ import type { Handler, RequestContext } from './context.js';
 import { RateLimiter } from './rate-limit.js';
 import { error, json, notFound, text, type Reply } from './reply.js';
 import { Router } from './router.js';
-import { HttpServer, type ListenAddress } from './listener.js';
+import { HttpListener, type ListenAddress } from './listener.js';
 import { HttpCounters, type HttpStats } from './stats.js';
 import { WebhookHandler } from './webhook.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 export interface HttpApiDeps {
   engine: Engine;
@@ -58,7 +58,7 @@ export class HttpApi {
   private readonly limiter: RateLimiter;
   private readonly refusedLimiter: RateLimiter;
   private readonly counters = new HttpCounters();
-  private readonly server: HttpServer;
+  private readonly server: HttpListener;
 
   constructor(deps: HttpApiDeps) {
     this.d = deps;
@@ -66,7 +66,7 @@ export class HttpApi {
     this.limiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     this.refusedLimiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     const gate = deps.gate ?? ((handle: () => void) => handle());
-    this.server = new HttpServer((req, res) => {
+    this.server = new HttpListener((req, res) => {
       const handle = (): void => {
         this.dispatch(req, res).catch((err: unknown) => {
           this.log.log('error', `cannot answer ${req.method} ${req.url}: ${errorMessage(err)}`);

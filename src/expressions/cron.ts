@@ -1,7 +1,7 @@
 // Cron expressions (DESIGN.md §2): 5 fields get seconds "0" prepended; 6 fields are
 // seconds-first; the 7th field is the year. croner does the parsing.
 import { Cron } from 'croner';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../core/errors.js';
 
 /** The form a cron trigger is keyed by: trimmed, runs of whitespace collapsed. */
 export function cronKey(expression: string): string {
