@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildConfig, type GatewayConfig } from '../src/config/config.js';
-import type { Run } from '../src/engine/types.js';
+import type { Run } from '../src/core/run.js';
 import { HttpApi, loadApiToken, parseListen } from '../src/http/index.js';
 import { memoryLogger } from '../src/core/log.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';

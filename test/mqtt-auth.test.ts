@@ -4,7 +4,7 @@ import { EventEmitter, once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttUser } from '../src/config/config.js';
-import type { Run } from '../src/engine/types.js';
+import type { Run } from '../src/core/run.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';

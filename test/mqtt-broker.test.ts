@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { EmbeddedBroker, type BrokerDeps } from '../src/sources/mqtt/broker.js';
-import type { Run, RunEvent, StepHandoff } from '../src/engine/types.js';
+import type { Run, RunEvent, StepHandoff } from '../src/core/run.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 

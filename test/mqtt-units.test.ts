@@ -7,7 +7,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { FrameGuard } from '../src/sources/mqtt/frame-guard.js';
 import { parseListen } from '../src/sources/mqtt/listen.js';
 import { hashPassword, parseHash, verifyPassword } from '../src/sources/mqtt/password.js';
-import { parseResult } from '../src/sources/mqtt/run-events.js';
+import { parseStepResult } from '../src/core/run.js';
 import { GatewayTopics } from '../src/sources/mqtt/topics.js';
 import { RunEventSubscribers } from '../src/sources/mqtt/run-events.js';
 import type { Client } from 'aedes';
@@ -197,11 +197,12 @@ describe('frame guard', () => {
   });
 });
 
-test('parseResult accepts the documented shape only', () => {
-  assert.deepEqual(parseResult('{"status":"completed","output":"ok"}'), { status: 'completed', output: 'ok' });
-  assert.deepEqual(parseResult('{"status":"skipped"}'), { status: 'skipped', output: '' });
-  for (const bad of ['', 'x', 'null', '"completed"', '[]', '{}', '{"status":"running"}', '{"status":"failed","output":null}']) {
-    assert.equal(typeof parseResult(bad), 'string', bad);
+test('parseStepResult accepts the documented shape only', () => {
+  assert.deepEqual(parseStepResult('{"status":"completed","output":"ok"}'), { status: 'completed', output: 'ok' });
+  assert.deepEqual(parseStepResult('{"status":"skipped"}'), { status: 'skipped', output: '' });
+  assert.deepEqual(parseStepResult('{"status":"failed","output":null}'), { status: 'failed', output: '' }, 'null is no output');
+  for (const bad of ['', 'x', 'null', '"completed"', '[]', '{}', '{"status":"running"}', '{"status":"failed","output":3}', '{"status":"toString"}']) {
+    assert.equal(typeof parseStepResult(bad), 'string', bad);
   }
 });
 

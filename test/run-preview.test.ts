@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PREVIEW_BYTES, previewRun } from '../src/engine/run-preview.js';
-import type { Run } from '../src/engine/types.js';
+import type { Run } from '../src/core/run.js';
 import { cutText, decodePrefix, escapeControls, excerpt } from '../src/core/text.js';
 import { builtin, harness, manual, settle, sop } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { FIRST_RETRY_MS, MAX_RETRY_MS } from '../src/engine/storage-guard.js';
-import type { Run } from '../src/engine/types.js';
+import type { Run } from '../src/core/run.js';
 import { memoryLogger } from '../src/core/log.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { RunStore } from '../src/store/run-store.js';

@@ -1,6 +1,6 @@
 // `sopgate runs`, `runs show`, `execute`, `approve`, `advance`, `cancel`, `reload`,
 // `status`: act on the running daemon through its HTTP API (DESIGN.md §4).
-import type { Run } from '../engine/types.js';
+import type { Run } from '../core/run.js';
 import type { LedgerEntry } from '../store/run-store.js';
 import { apiClient, errorText, type ApiAnswer } from './client.js';
 import { EXIT, printJson, table, UsageError, type CliIo } from './io.js';

@@ -4,7 +4,8 @@
 // written puts all of it back (Tx.rollback).
 import { pruneBatch, type RunStore } from '../store/run-store.js';
 import type { RunState, Tx } from './run-state.js';
-import { TERMINAL, type ActionResult } from './types.js';
+import { TERMINAL } from '../core/run.js';
+import type { ActionResult } from './types.js';
 
 /**
  * Finished runs beyond the limit go up to 64 at a time (store's pruneBatch): deleting the

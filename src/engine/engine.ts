@@ -25,7 +25,8 @@ import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
 import { excerpt, MAX_CHAR_BYTES } from '../core/text.js';
 import { storedRuns } from './recovery.js';
-import type { ActionResult, Actor, Run, RunEvent, RunStatus, StartResult, StepStatus, StorageUnavailable } from './types.js';
+import type { Run, RunEvent, RunStatus, StepStatus } from '../core/run.js';
+import type { ActionResult, Actor, StartResult, StorageUnavailable } from './types.js';
 import { isoTime } from '../core/time.js';
 import { errorMessage } from '../core/errors.js';
 

@@ -1,6 +1,6 @@
 // What an operator or an agent needs to carry out an external step, as data and as text.
 import type { SopDefinition, Step } from '../sop/types.js';
-import type { Run, StepHandoff } from './types.js';
+import type { Run, StepHandoff } from '../core/run.js';
 
 export function stepHandoff(sop: SopDefinition, run: Run, step: Step): StepHandoff {
   const previous = run.step_results.filter((r) => r.step_number < step.number).at(-1) ?? null;

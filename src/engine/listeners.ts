@@ -2,7 +2,7 @@
 // hears every event once it is durable; one that throws is logged and the others still hear.
 import type { Logger } from '../core/log.js';
 import type { RunState } from './run-state.js';
-import type { RunEvent } from './types.js';
+import type { RunEvent } from '../core/run.js';
 import { errorMessage } from '../core/errors.js';
 
 export class RunListeners {

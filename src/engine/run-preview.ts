@@ -2,7 +2,7 @@
 // runs whose payloads and outputs are 64 KiB each would be hundreds of megabytes and
 // seconds of a blocked event loop; one run (GET /api/runs/<id>) keeps its full text.
 import { cutText } from '../core/text.js';
-import type { Run, StepResult } from './types.js';
+import type { Run, StepResult } from '../core/run.js';
 
 /** Bytes (UTF-8) kept of a trigger's topic and payload, a step's output and a run's reason. */
 export const PREVIEW_BYTES = 256;

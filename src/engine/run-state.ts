@@ -3,7 +3,7 @@ import type { GatewayEvent } from '../core/events.js';
 import type { SopDefinition, Step } from '../sop/types.js';
 import type { LedgerEntry, RunRecord } from '../store/run-store.js';
 import type { TimerHandle } from '../core/clock.js';
-import type { Run, StepResult } from './types.js';
+import type { Run, StepResult } from '../core/run.js';
 import { newRunId } from './run-id.js';
 import { isoTime } from '../core/time.js';
 

@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Dispatched } from '../dispatch/dispatcher.js';
 import type { Engine } from '../engine/engine.js';
 import type { RunPreview } from '../engine/run-preview.js';
-import { RUN_STATUSES, type ActionResult, type StartResult, type StepStatus } from '../engine/types.js';
+import { parseStepResult, RUN_STATUSES } from '../core/run.js';
+import type { ActionResult, StartResult } from '../engine/types.js';
 import type { Clock } from '../core/clock.js';
 import type { GatewayEvent } from '../core/events.js';
 import { sopToJson } from '../sop/json.js';
@@ -28,7 +29,6 @@ export interface ApiDeps {
   status: () => Record<string, unknown>;
 }
 
-const STEP_STATUSES: readonly StepStatus[] = ['completed', 'failed', 'skipped'];
 const MAX_LIST = 1000;
 /** How long a list may hold the event loop before it lets other work in. */
 const SLICE_MS = 20;
@@ -83,8 +83,8 @@ export function addApiRoutes(router: Router<Handler>, d: ApiDeps): void {
     .add('POST', '/api/runs/:id/advance', async (ctx) => {
       const body = await ctx.body();
       if (!body.ok) return body.reply;
-      const result = parseAdvance(body.text);
-      if (typeof result === 'string') return badRequest(result);
+      const result = parseStepResult(body.text);
+      if (typeof result === 'string') return badRequest(`invalid step result: ${result}`);
       return action(await d.engine.advance(ctx.params.id!, result, actorOf(ctx.req)));
     })
     .add('POST', '/api/runs/:id/cancel', async ({ params, req }) => action(await d.engine.cancel(params.id!, actorOf(req))))
@@ -141,21 +141,6 @@ function action(r: ActionResult): Reply {
   return r.reason === 'not_found' ? notFound(r.message) : error(409, r.reason, r.message);
 }
 
-/** `{"status": "completed"|"failed"|"skipped", "output"?: string}`, or what is wrong with it. */
-function parseAdvance(text: string): { status: StepStatus; output?: string } | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return 'the body must be JSON: {"status": "completed" | "failed" | "skipped", "output": "..."}';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the body must be a JSON object';
-  const { status, output } = value as { status?: unknown; output?: unknown };
-  if (!isOneOf(STEP_STATUSES, status)) return `status must be one of ${STEP_STATUSES.join(', ')}`;
-  if (output === undefined || output === null) return { status };
-  if (typeof output !== 'string') return 'output must be a string';
-  return { status, output };
-}
 
 /**
  * Who acts, for the audit ledger: `sopgate approve` says `X-Sopgate-Actor: cli`; anything

@@ -7,7 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Dispatched } from '../dispatch/dispatcher.js';
-import type { Run, StorageUnavailable } from '../engine/types.js';
+import type { Run } from '../core/run.js';
+import type { StorageUnavailable } from '../engine/types.js';
 import type { GatewayEvent } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import type { IdempotencyStore } from '../store/idempotency.js';

@@ -1,7 +1,7 @@
 // The engine's narrow view of SQLite: runs, step results, SOP snapshots, cooldowns and
 // the audit ledger, through statements prepared once. The engine holds active runs in
 // memory and writes through; reads here serve recovery and the API.
-import type { Run, RunStatus, StepResult } from '../engine/types.js';
+import type { Run, RunStatus, StepResult } from '../core/run.js';
 import { closeDatabase, openDatabase, walSync, type Db, type OpenOptions } from './db.js';
 import type { WalSync } from './wal-sync.js';
 import { decodePrefix } from '../core/text.js';

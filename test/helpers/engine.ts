@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
-import type { RunEvent } from '../../src/engine/types.js';
+import type { RunEvent } from '../../src/core/run.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
 import { memoryLogger } from '../../src/core/log.js';
 import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction } from '../../src/sop/types.js';

@@ -12,13 +12,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { MqttUser } from '../../config/config.js';
-import type { RunEvent, StepStatus } from '../../engine/types.js';
+import { parseStepResult, type RunEvent, type StepStatus } from '../../core/run.js';
 import type { GatewayEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
 import { ConnectionGate } from './connections.js';
 import { parseListen } from './listen.js';
-import { parseResult, RunEventSubscribers, runEventPacket } from './run-events.js';
+import { RunEventSubscribers, runEventPacket } from './run-events.js';
 import { GatewayTopics } from './topics.js';
 import { errorMessage } from '../../core/errors.js';
 import { isoTime } from '../../core/time.js';
@@ -275,7 +275,7 @@ export class EmbeddedBroker {
   }
 
   private result(runId: string, payload: string, clientId: string): void {
-    const result = parseResult(payload);
+    const result = parseStepResult(payload);
     if (typeof result === 'string') {
       this.counts.dropped++;
       this.log.log('warn', `result from ${clientId} for run ${runId} ignored: ${result}`);

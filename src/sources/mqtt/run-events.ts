@@ -1,12 +1,8 @@
 // Run events out (<prefix>/runs/<run_id>/<event>) and external step results in
-// (<prefix>/runs/<run_id>/result), DESIGN.md §6.
+// (<prefix>/runs/<run_id>/result; read by core/run.ts parseStepResult).
 import type { Client, PublishPacket } from 'aedes';
-import type { RunEvent, StepStatus } from '../../engine/types.js';
+import type { RunEvent } from '../../core/run.js';
 import type { GatewayTopics } from './topics.js';
-
-const STEP_STATUSES: ReadonlySet<string> = new Set<StepStatus>(['completed', 'failed', 'skipped']);
-
-export type StepResultMessage = { status: StepStatus; output: string };
 
 /**
  * Knows which clients hold a subscription that can receive which run events, so that a
@@ -69,19 +65,4 @@ export function runEventPacket(topics: GatewayTopics, event: RunEvent): PublishP
     retain: step,
     dup: false,
   };
-}
-
-/** `{"status": "completed"|"failed"|"skipped", "output": "..."}`; a string says what is wrong. */
-export function parseResult(payload: string): StepResultMessage | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload);
-  } catch {
-    return 'payload is not JSON';
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'payload is not a JSON object';
-  const { status, output } = value as Record<string, unknown>;
-  if (typeof status !== 'string' || !STEP_STATUSES.has(status)) return 'status must be "completed", "failed" or "skipped"';
-  if (output !== undefined && typeof output !== 'string') return 'output must be a string';
-  return { status: status as StepStatus, output: output ?? '' };
 }
