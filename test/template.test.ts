@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { renderTemplate, templateProblems } from '../src/executors/template.js';
+import { renderTemplate } from '../src/executors/template.js';
+import { unknownPlaceholders } from '../src/sop/placeholders.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 
@@ -115,9 +116,9 @@ describe('renderTemplate: escaping', () => {
   });
 });
 
-describe('templateProblems', () => {
+describe('unknownPlaceholders', () => {
   it('lists each unknown placeholder once, as written inside the braces', () => {
-    assert.deepEqual(templateProblems('{{ paylod.x }} {{run.id}} {{foo}} {{ foo }} {{steps.0.output}}'), [
+    assert.deepEqual(unknownPlaceholders('{{ paylod.x }} {{run.id}} {{foo}} {{ foo }} {{steps.0.output}}'), [
       'paylod.x',
       'foo',
       'steps.0.output',
@@ -126,7 +127,7 @@ describe('templateProblems', () => {
 
   it('is empty when every placeholder is known', () => {
     assert.deepEqual(
-      templateProblems('{{payload}} {{payload.a.0}} {{run.id}} {{sop.name}} {{steps.12.output}} {{trigger.source}} {{trigger.topic}} plain { text }'),
+      unknownPlaceholders('{{payload}} {{payload.a.0}} {{run.id}} {{sop.name}} {{steps.12.output}} {{trigger.source}} {{trigger.topic}} plain { text }'),
       [],
     );
   });

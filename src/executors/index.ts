@@ -40,5 +40,3 @@ export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {
 
 export { RUNNABLE_TOOLS } from './runnable.js';
 
-export type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
-export { renderTemplate, templateProblems, type TemplateMode } from './template.js';

@@ -1,8 +1,7 @@
-// Placeholders in action arguments: `{{payload}}`, `{{payload.a.0}}`, `{{run.id}}`,
-// `{{sop.name}}`, `{{steps.N.output}}`, `{{trigger.source}}`, `{{trigger.topic}}`.
+// Rendering the placeholders of action arguments (their syntax: sop/placeholders.ts).
 // Rendering is one pass over the text: an inserted value is never scanned again, so
 // a payload containing `{{run.id}}` stays literal data instead of expanding.
-
+import { PLACEHOLDER, parseRef, type Ref } from '../sop/placeholders.js';
 import type { StepContext } from './types.js';
 
 /**
@@ -11,32 +10,6 @@ import type { StepContext } from './types.js';
  * URL component. The template's own text is never escaped.
  */
 export type TemplateMode = 'text' | 'json' | 'url';
-
-/** `{{ expr }}`; braces cannot appear inside, so `{{{x}}}` renders as `{` + x + `}`. */
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
-/** A dot-path segment: an object key or an array index; no whitespace, dots or braces. */
-const SEGMENT = /^[^.\s{}]+$/;
-const STEP_OUTPUT = /^steps\.([1-9]\d*)\.output$/;
-
-type Ref =
-  | { kind: 'payload'; path: string[] }
-  | { kind: 'run.id' | 'sop.name' | 'trigger.source' | 'trigger.topic' }
-  | { kind: 'step'; number: number };
-
-const FIXED = new Set(['run.id', 'sop.name', 'trigger.source', 'trigger.topic']);
-
-/** The reference an expression names, or null when it is not a known placeholder. */
-function parseRef(expr: string): Ref | null {
-  if (expr === 'payload') return { kind: 'payload', path: [] };
-  if (expr.startsWith('payload.')) {
-    const path = expr.slice('payload.'.length).split('.');
-    return path.every((s) => SEGMENT.test(s)) ? { kind: 'payload', path } : null;
-  }
-  if (FIXED.has(expr)) return { kind: expr as 'run.id' | 'sop.name' | 'trigger.source' | 'trigger.topic' };
-  const step = STEP_OUTPUT.exec(expr);
-  if (step?.[1] !== undefined) return { kind: 'step', number: Number(step[1]) };
-  return null;
-}
 
 // Private marker: the payload is missing or not JSON, so every path resolves to ''.
 const NOT_JSON: unique symbol = Symbol('NOT_JSON');
@@ -84,7 +57,7 @@ function escapeFor(value: string, mode: TemplateMode): string {
 
 /** Replaces known placeholders with values from the step's context; unknown ones stay as written. */
 export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMode): string {
-  let parsed: unknown ;
+  let parsed: unknown;
   let parsedYet = false;
   const payloadJson = (): unknown => {
     // Parsed at most once per render, and only when a path placeholder needs it.
@@ -123,18 +96,4 @@ export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMod
     const ref = parseRef(expr);
     return ref === null ? whole : escapeFor(resolve(ref), mode);
   });
-}
-
-/**
- * The placeholders in `text` that name nothing known (as written inside the braces,
- * each once): `{{ paylod.x }}` → `paylod.x`. Load-time validation turns them into
- * warnings, since at run time they would be left in the text unchanged.
- */
-export function templateProblems(text: string): string[] {
-  const unknown = new Set<string>();
-  for (const match of text.matchAll(PLACEHOLDER)) {
-    const expr = match[1] ?? '';
-    if (parseRef(expr) === null) unknown.add(expr);
-  }
-  return [...unknown];
 }

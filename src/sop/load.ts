@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RUNNABLE_TOOLS } from '../executors/runnable.js';
-import { templateProblems } from '../executors/template.js';
+import { unknownPlaceholders } from './placeholders.js';
 import { parseSteps } from './markdown.js';
 import { parseSopToml, type SopTomlOptions } from './sop-toml.js';
 import type { StepsCache } from './steps-cache.js';
@@ -119,7 +119,7 @@ function checkActions(sop: SopDefinition, lines: Map<number, number>, file: stri
     }
     if (action.tool === 'shell') continue; // scripts read $SOP_* variables, not placeholders
     const texts = Object.values(action.args).flatMap((v) => (typeof v === 'string' ? [v] : isStringRecord(v) ? Object.values(v) : []));
-    const unknown = new Set(texts.flatMap((text) => templateProblems(text)));
+    const unknown = new Set(texts.flatMap((text) => unknownPlaceholders(text)));
     for (const name of unknown) {
       warnings.push({ message: `step ${step.number}: unknown placeholder {{${name}}} is left as written`, file, line });
     }
