@@ -9,10 +9,10 @@ import type { ActionResult } from '../engine/types.js';
 import type { GatewayEvent } from '../core/events.js';
 import { createExecutors } from '../executors/index.js';
 import { HttpApi } from '../http/http-api.js';
-import { httpMetricsText } from '../http/stats.js';
+import { httpMetrics } from '../http/stats.js';
 import { loadOrCreateToken } from '../http/token.js';
 import type { Logger } from '../core/log.js';
-import { byLabel, renderMetrics, type Metric } from './metrics.js';
+import { byLabel, renderMetrics, type Metric } from '../core/prometheus.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './sop-set.js';
 import { IdleGc } from './idle-gc.js';
 import { InboundGate } from './inbound-gate.js';
@@ -302,6 +302,6 @@ export class Gateway {
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
     this.loopDelay.reset();
-    return renderMetrics(metrics) + httpMetricsText(this.http.stats());
+    return renderMetrics([...metrics, ...httpMetrics(this.http.stats())]);
   }
 }

@@ -2,5 +2,5 @@
 export { HttpApi, type HttpApiDeps } from './http-api.js';
 export { hmacSignature } from './auth.js';
 export { parseListen, type ListenAddress } from './listener.js';
-export { httpMetricsText, type HttpStats, type RequestCount } from './stats.js';
+export { httpMetrics, type HttpStats, type RequestCount } from './stats.js';
 export { loadApiToken, loadOrCreateToken, tokenFile, type ApiToken } from './token.js';

@@ -1,5 +1,6 @@
 // Requests counted by route and status, for /metrics: a route label is the pattern, not
 // the path, so run ids and webhook paths do not blow up the number of series.
+import type { Metric } from '../core/prometheus.js';
 
 export interface RequestCount {
   route: string;
@@ -34,22 +35,21 @@ export class HttpCounters {
   }
 }
 
-/** The stats as Prometheus text exposition lines. */
-export function httpMetricsText(stats: HttpStats): string {
-  const lines = [
-    '# HELP sopgate_http_requests_total HTTP requests by route and status.',
-    '# TYPE sopgate_http_requests_total counter',
-    ...stats.requests.map((r) => `sopgate_http_requests_total{route="${escapeLabel(r.route)}",status="${r.status}"} ${r.count}`),
-    '# HELP sopgate_http_rate_limited_total Requests refused by the per-client rate limit.',
-    '# TYPE sopgate_http_rate_limited_total counter',
-    `sopgate_http_rate_limited_total ${stats.rateLimited}`,
-    '# HELP sopgate_http_webhook_duplicates_total Webhook deliveries answered from an idempotency key.',
-    '# TYPE sopgate_http_webhook_duplicates_total counter',
-    `sopgate_http_webhook_duplicates_total ${stats.duplicates}`,
+/** The stats as metrics for GET /metrics. */
+export function httpMetrics(stats: HttpStats): Metric[] {
+  return [
+    {
+      name: 'sopgate_http_requests_total',
+      help: 'HTTP requests by route and status.',
+      type: 'counter',
+      samples: stats.requests.map((r) => ({ labels: { route: r.route, status: String(r.status) }, value: r.count })),
+    },
+    { name: 'sopgate_http_rate_limited_total', help: 'Requests refused by the per-client rate limit.', type: 'counter', samples: [{ value: stats.rateLimited }] },
+    {
+      name: 'sopgate_http_webhook_duplicates_total',
+      help: 'Webhook deliveries answered from an idempotency key.',
+      type: 'counter',
+      samples: [{ value: stats.duplicates }],
+    },
   ];
-  return `${lines.join('\n')}\n`;
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
