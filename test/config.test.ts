@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig, loadConfig } from '../src/config/config.js';
+import { parseListen } from '../src/core/listen.js';
 import { makeTree, removeTree } from './helpers/workspace.js';
 
 describe('gateway config', () => {
@@ -64,6 +65,29 @@ describe('gateway config', () => {
       [1, 3, 4, 6, 8],
     );
     assert.match(result.errors[4]!.message, /unknown timezone "Mars\/Olympus"/);
+  });
+
+  test('listen addresses are checked when the config loads, with their lines', () => {
+    const source = ['[http]', 'listen = "localhost"', '[mqtt]', 'listen = "host:99999"'].join('\n');
+    const result = buildConfig(source, 'sopgate.toml', '/x');
+    assert.ok(!result.ok);
+    assert.deepEqual(result.errors.map((e) => [e.line, e.message]), [
+      [2, '[http] listen must be an address "host:port", "[v6]:port" or ":port" (port 0 to 65535; 0 picks a free one), got "localhost"'],
+      [4, '[mqtt] listen must be an address "host:port", "[v6]:port" or ":port" (port 0 to 65535; 0 picks a free one), or "" to run no embedded broker, got "host:99999"'],
+    ]);
+    for (const good of ['127.0.0.1:8080', '[::1]:0', ':9000', '0.0.0.0:1883']) {
+      const ok = buildConfig(`[http]\nlisten = "${good}"\n[mqtt]\nlisten = "${good}"\n`, 'sopgate.toml', '/x');
+      assert.ok(ok.ok, good);
+    }
+    assert.ok(buildConfig('[mqtt]\nlisten = ""\n', 'sopgate.toml', '/x').ok, 'no embedded broker');
+    assert.ok(!buildConfig('[http]\nlisten = ""\n', 'sopgate.toml', '/x').ok, 'the HTTP API cannot be switched off');
+  });
+
+  test('parseListen reads the three forms and nothing else', () => {
+    assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+    assert.deepEqual(parseListen(':9000'), { host: '0.0.0.0', port: 9000 });
+    for (const bad of ['localhost', '1883', 'host:', 'h:70000', '::1:1883', 'a:b', '[::1]', '']) assert.equal(parseListen(bad), null, bad);
   });
 
   test('[[mqtt.users]] entries are checked and get gateway_access = "none" by default', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildConfig, type GatewayConfig } from '../src/config/config.js';
 import type { Run } from '../src/core/run.js';
-import { HttpApi, loadApiToken, parseListen } from '../src/http/index.js';
+import { HttpApi, loadApiToken } from '../src/http/index.js';
 import { memoryLogger } from '../src/core/log.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import { Matcher } from '../src/match/matcher.js';
@@ -518,13 +518,6 @@ describe('lifecycle', () => {
     g.h.close();
   });
 
-  test('parseListen reads host:port, [v6]:port and :port', () => {
-    assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
-    assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
-    assert.deepEqual(parseListen(':9000'), { host: '0.0.0.0', port: 9000 });
-    assert.throws(() => parseListen('localhost'), /host:port/);
-    assert.throws(() => parseListen('h:70000'), /host:port/);
-  });
 });
 
 describe('API token', () => {

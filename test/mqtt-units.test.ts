@@ -5,7 +5,6 @@ import { describe, test } from 'node:test';
 import { hashPasswordCommand } from '../src/cli/hash-password.js';
 import type { CliIo } from '../src/cli/io.js';
 import { FrameGuard } from '../src/sources/mqtt/frame-guard.js';
-import { parseListen } from '../src/sources/mqtt/listen.js';
 import { hashPassword, parseHash, verifyPassword } from '../src/sources/mqtt/password.js';
 import { parseStepResult } from '../src/core/run.js';
 import { GatewayTopics } from '../src/sources/mqtt/topics.js';
@@ -206,12 +205,6 @@ test('parseStepResult accepts the documented shape only', () => {
   }
 });
 
-test('parseListen', () => {
-  assert.deepEqual(parseListen('127.0.0.1:1883'), { host: '127.0.0.1', port: 1883 });
-  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
-  assert.deepEqual(parseListen(':1883'), { host: '0.0.0.0', port: 1883 });
-  for (const bad of ['1883', 'host:', 'host:99999', '::1:1883', 'a:b']) assert.throws(() => parseListen(bad), /host:port/, bad);
-});
 
 describe('coalesceWrites', () => {
   test('writes in one event-loop turn are held together, then all arrive, in order', async () => {

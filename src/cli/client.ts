@@ -1,6 +1,7 @@
 // The command line's side of the HTTP API: where the daemon listens and its token come
 // from the same config the daemon reads.
 import { readFile } from 'node:fs/promises';
+import { LISTEN_FORMS, localUrl, parseListen } from '../core/listen.js';
 import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
 import { UsageError, type CliIo } from './io.js';
@@ -19,13 +20,10 @@ export interface ApiClient {
 }
 
 /** "0.0.0.0:8080" → "http://127.0.0.1:8080": a wildcard listen is reached on loopback. */
-export function baseUrl(listen: string): string {
-  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(listen.trim());
-  if (m === null) throw new UsageError(`[http] listen "${listen}" is not host:port`);
-  let host = m[1] ?? m[2] ?? '';
-  if (host === '' || host === '0.0.0.0') host = '127.0.0.1';
-  if (host === '::') host = '::1';
-  return `http://${host.includes(':') ? `[${host}]` : host}:${m[3]}`;
+function baseUrl(listen: string): string {
+  const address = parseListen(listen);
+  if (address === null) throw new UsageError(`[http] listen "${listen}" is not ${LISTEN_FORMS}`);
+  return localUrl('http', address);
 }
 
 export async function apiClient(io: CliIo, options: GlobalOptions, fetchImpl: typeof fetch = fetch): Promise<ApiClient> {

@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { EXECUTION_MODES, type Finding } from '../sop/types.js';
-import { int, isTable, oneOf, readTable, str, strList, tableList, type TableIssue, type TableOf } from '../toml/schema.js';
+import { LISTEN_FORMS, parseListen } from '../core/listen.js';
+import { int, isTable, oneOf, readTable, str, strList, tableList, type Spec, type TableIssue, type TableOf } from '../toml/schema.js';
 import { parseToml, tomlErrorText } from '../toml/parse.js';
 import { TomlLines } from '../toml/lines.js';
 
@@ -15,6 +16,15 @@ export interface MqttUser {
   password_hash: string;
   /** What the user may do under <event_prefix>/: nothing, subscribe to run events, or also report results. */
   gateway_access: 'none' | 'read' | 'readwrite';
+}
+
+/** A listen address (core/listen.ts); with `off`, "" is allowed too and `off` says what it means. */
+function listen(fallback: string, off?: string): Spec<string> {
+  return {
+    expected: off === undefined ? LISTEN_FORMS : `${LISTEN_FORMS}, or "" ${off}`,
+    fallback,
+    accepts: (v): v is string => typeof v === 'string' && ((off !== undefined && v === '') || parseListen(v) !== null),
+  };
 }
 
 const GATEWAY_ACCESS = ['none', 'read', 'readwrite'];
@@ -41,7 +51,7 @@ const SECTIONS = {
     max_ledger_entries: int(1000, 100000),
   },
   http: {
-    listen: str('127.0.0.1:8080'),
+    listen: listen('127.0.0.1:8080'),
     rate_limit_per_minute: int(0, 60),
     idempotency_ttl_secs: int(0, 300),
     max_body_bytes: int(1, 65536),
@@ -53,7 +63,7 @@ const SECTIONS = {
     webhook_secret: str(''),
   },
   mqtt: {
-    listen: str('127.0.0.1:1883'),
+    listen: listen('127.0.0.1:1883', 'to run no embedded broker'),
     event_prefix: str('sopgate'),
     max_packet_bytes: int(1, 262144),
     max_connections: int(1, 256),

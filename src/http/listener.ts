@@ -3,19 +3,8 @@
 // sockets, and after a grace period closes whatever is left.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenAddress, type ListenAddress } from '../core/listen.js';
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** "host:port", "[v6]:port" or ":port" (all interfaces); port 0 picks a free one. */
-export function parseListen(listen: string): ListenAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen.trim());
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) throw new Error(`invalid listen address ${JSON.stringify(listen)}: expected "host:port"`);
-  return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port };
-}
 
 export interface ServerOptions {
   /** How long stop() waits for requests in flight before closing their sockets. */
@@ -39,7 +28,7 @@ export class HttpListener {
   }
 
   start(listen: string): Promise<ListenAddress> {
-    const { host, port } = parseListen(listen);
+    const { host, port } = listenAddress(listen);
     const server = createServer((req, res) => {
       this.inFlight.add(res);
       res.once('close', () => this.inFlight.delete(res));

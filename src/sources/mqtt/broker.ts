@@ -17,7 +17,7 @@ import type { GatewayEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
 import { ConnectionGate } from './connections.js';
-import { parseListen } from './listen.js';
+import { listenAddress } from '../../core/listen.js';
 import { RunEventSubscribers, runEventPacket } from './run-events.js';
 import { GatewayTopics } from './topics.js';
 import { errorMessage } from '../../core/errors.js';
@@ -85,7 +85,7 @@ export class EmbeddedBroker {
   }
 
   async start(): Promise<{ host: string; port: number }> {
-    const { host, port } = parseListen(this.deps.listen);
+    const { host, port } = listenAddress(this.deps.listen);
     // mqtt-packet writes a packet's 2-byte numbers from a cache of all 65,536 of them, built
     // when the first packet goes out: 65,536 Buffers, ~75 ms before the first client's
     // CONNACK and ~11 MiB of RSS kept for good. A 2-byte Buffer per number written instead.
