@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAction } from '../src/sop/actions.js';
-import type { ToolName } from '../src/sop/types.js';
+import type { ToolArgs, ToolName } from '../src/sop/types.js';
 
 const FILE = 'sops/fan/SOP.md';
 const FENCE = 10; // the block's opening fence line: block line k is file line 10 + k
@@ -101,13 +101,13 @@ describe('parseAction: http_request', () => {
       timeout_secs: 2.5,
     });
     // A plain object (not TOML's null-prototype table) so it serializes and compares normally.
-    assert.equal(Object.getPrototypeOf(a.headers), Object.prototype);
+    assert.equal(Object.getPrototypeOf((a as ToolArgs['http_request']).headers), Object.prototype);
   });
 
   it('gives each action its own default headers object', () => {
     const first = args('http_request', 'url = "http://a"');
-    (first.headers as Record<string, string>).X = 'y';
-    assert.deepEqual(args('http_request', 'url = "http://a"').headers, {});
+    (first as ToolArgs['http_request']).headers.X = 'y';
+    assert.deepEqual((args('http_request', 'url = "http://a"') as ToolArgs['http_request']).headers, {});
   });
 
   it('rejects missing url, bad url, bad method, headers, body and timeout', () => {

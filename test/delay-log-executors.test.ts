@@ -6,7 +6,7 @@ import { createExecutors, RUNNABLE_TOOLS } from '../src/executors/index.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import type { StepContext } from '../src/executors/types.js';
 import { createLogger, memoryLogger } from '../src/core/log.js';
-import { TOOL_NAMES, type StepAction } from '../src/sop/types.js';
+import { TOOL_NAMES, type ActionOf, type ToolArgs, type ToolName } from '../src/sop/types.js';
 
 function ctx(over: Partial<StepContext> = {}): StepContext {
   return {
@@ -23,7 +23,7 @@ function ctx(over: Partial<StepContext> = {}): StepContext {
   };
 }
 
-const action = (tool: StepAction['tool'], args: Record<string, unknown>): StepAction => ({ tool, source: '', args });
+const action = <T extends ToolName>(tool: T, args: ToolArgs[T]): ActionOf<T> => ({ tool, source: '', args }) as ActionOf<T>;
 
 /** Lets pending promise callbacks run, so "not settled yet" is observed, not assumed. */
 const settled = async (p: Promise<unknown>): Promise<boolean> => {
@@ -99,7 +99,7 @@ describe('log executor', () => {
 
   it('logs at info by default and keeps one line per message', async () => {
     const logger = memoryLogger();
-    const outcome = await createLogExecutor({ clock: systemClock, logger }).run(action('log', { message: 'a\n{{payload}}' }), ctx());
+    const outcome = await createLogExecutor({ clock: systemClock, logger }).run(action('log', { message: 'a\n{{payload}}', level: 'info' }), ctx());
     assert.deepEqual(outcome, { status: 'completed', output: 'a\n{"temp": 91}' });
     assert.deepEqual(logger.lines, ['info [sop:fan-alarm] a\\n{"temp": 91}']);
   });
@@ -143,14 +143,14 @@ describe('mqtt_publish executor', () => {
     assert.equal(ok.status, 'completed');
     assert.deepEqual(sent, [['alerts/north', '{"note": "a \\"b\\""}', { qos: 1, retain: true }]]);
     assert.equal(JSON.parse(sent[0]![1]).note, 'a "b"');
-    const bad = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'alerts/{{payload.note}}/#', payload: '' } }, c);
+    const bad = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'alerts/{{payload.note}}/#', payload: '', qos: 0, retain: false } }, c);
     assert.equal(bad.status, 'failed');
     assert.match(bad.output, /invalid topic after templating/);
   });
 
   it('fails clearly when the broker is disabled', async () => {
     const executor = createExecutors({ clock: new ManualClock(), logger: memoryLogger() }).mqtt_publish!;
-    const outcome = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'a/b', payload: 'x' } }, ctx());
+    const outcome = await executor.run({ tool: 'mqtt_publish', source: '', args: { topic: 'a/b', payload: 'x', qos: 0, retain: false } }, ctx());
     assert.deepEqual(outcome, { status: 'failed', output: '[publish to a/b failed: the embedded broker is disabled ([mqtt] listen = "")]' });
   });
 });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ManualClock } from '../src/core/clock.js';
 import { createHttpExecutor, type HttpOptions } from '../src/executors/http-request.js';
 import type { StepContext } from '../src/executors/types.js';
+import type { ToolArgs } from '../src/sop/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 
@@ -67,11 +68,11 @@ function ctx(over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {})
 }
 
 /** Args as src/sop/actions.ts would hand them over, defaults applied. */
-function args(given: Record<string, unknown>): Record<string, unknown> {
+function args(given: Partial<ToolArgs['http_request']> & { url: string }): ToolArgs['http_request'] {
   return { method: 'GET', headers: {}, body: '', timeout_secs: 10, ...given };
 }
 
-const run = (given: Record<string, unknown>, c: StepContext = ctx(), clock = new ManualClock(), options: HttpOptions = {}) =>
+const run = (given: Parameters<typeof args>[0], c: StepContext = ctx(), clock = new ManualClock(), options: HttpOptions = {}) =>
   createHttpExecutor({ clock, logger: memoryLogger() }, options).run({ tool: 'http_request', source: '', args: args(given) }, c);
 
 describe('http_request executor: the request', () => {

@@ -4,7 +4,7 @@
 // refuses is taken back from memory; while it refuses, requests that would change state
 // are refused and changes nobody waits for are kept for later (Writes).
 import type { GatewayEvent } from '../core/events.js';
-import type { Executor } from '../executors/types.js';
+import type { Executors } from '../executors/types.js';
 import type { Logger } from '../core/log.js';
 import type { SopDefinition, ToolName } from '../sop/types.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
@@ -43,7 +43,7 @@ export interface EngineOptions {
   store: RunStore;
   clock: Clock;
   logger: Logger;
-  executors: Partial<Record<ToolName, Executor>>;
+  executors: Executors;
   maxConcurrentTotal: number;
   /** 0 = never. */
   approvalTimeoutSecs: number;

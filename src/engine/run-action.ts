@@ -1,12 +1,12 @@
 // Runs a built-in step's action on its executor; every outcome, even a throwing
 // executor, comes back through `done` exactly once.
-import type { Executor, InlineOutcome, StepContext } from '../executors/types.js';
+import type { Executor, Executors, InlineOutcome, StepContext } from '../executors/types.js';
 import type { Step, StepAction, ToolName } from '../sop/types.js';
 import type { RunState } from './run-state.js';
 import { errorMessage } from '../core/errors.js';
 
 export function runAction(
-  executors: Partial<Record<ToolName, Executor>>,
+  executors: Executors,
   st: RunState,
   step: Step,
   signal: AbortSignal,
@@ -14,7 +14,7 @@ export function runAction(
 ): void {
   const action = step.action;
   if (action === null) return;
-  const executor = executors[action.tool];
+  const executor = executorOf(executors, action);
   if (executor === undefined) {
     queueMicrotask(() => done('failed', `this gateway has no executor for ${action.tool}`));
     return;
@@ -32,8 +32,8 @@ const NEVER_ABORTED = new AbortController().signal;
  * The step's outcome now if its executor runs actions inline (Executor.inline), else
  * undefined: the action is launched once the step is durable.
  */
-export function runInline(executors: Partial<Record<ToolName, Executor>>, st: RunState, step: Step, action: StepAction): InlineOutcome | undefined {
-  const executor = executors[action.tool];
+export function runInline(executors: Executors, st: RunState, step: Step, action: StepAction): InlineOutcome | undefined {
+  const executor = executorOf(executors, action);
   if (executor?.inline === undefined) return undefined;
   try {
     return executor.inline(action, stepContext(st, step, NEVER_ABORTED));
@@ -54,4 +54,12 @@ function stepContext(st: RunState, step: Step, signal: AbortSignal): StepContext
     timeoutSecs: step.timeout_secs,
     signal,
   };
+}
+
+/**
+ * The executor of an action's tool. TypeScript cannot tie `executors[action.tool]` to that
+ * same action's type, so the pairing the Executors type guarantees is restated here, once.
+ */
+function executorOf(executors: Executors, action: StepAction): Executor | undefined {
+  return executors[action.tool] as Executor | undefined;
 }

@@ -1,14 +1,14 @@
 // The `delay` tool (DESIGN.md §2): waits `seconds` on the injected clock, so tests
 // move time with a manual clock instead of sleeping.
 
-import type { StepAction } from '../sop/types.js';
+import type { ActionOf } from '../sop/types.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
 
-export function createDelayExecutor(deps: ExecutorDeps): Executor {
+export function createDelayExecutor(deps: ExecutorDeps): Executor<ActionOf<'delay'>> {
   return {
-    run(action: StepAction, ctx: StepContext): Promise<StepOutcome> {
+    run(action, ctx: StepContext): Promise<StepOutcome> {
       if (ctx.signal.aborted) return Promise.resolve({ status: 'failed', output: '[cancelled]' });
-      const seconds = typeof action.args.seconds === 'number' ? action.args.seconds : 0;
+      const { seconds } = action.args;
       return new Promise<StepOutcome>((resolve) => {
         const onAbort = (): void => {
           // The timer goes too: a cancelled run must not leave a wake-up armed.

@@ -3,8 +3,8 @@
 // and JSON bodies get JSON-string escaping, so a payload cannot change the request's
 // target or break out of a string literal.
 
-import type { StepAction } from '../sop/types.js';
-import { renderTemplate, type TemplateMode } from './template.js';
+import type { ActionOf } from '../sop/types.js';
+import { looksLikeJson, renderTemplate, type TemplateMode } from './template.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
 import { OutputBuffer, appendLine } from './shell.js';
 import { errorMessage } from '../core/errors.js';
@@ -14,42 +14,21 @@ export interface HttpOptions {
   maxOutputBytes?: number;
 }
 
-/** The arguments as src/sop/actions.ts leaves them: validated, defaults applied. */
-interface HttpArgs {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body: string;
-  timeout_secs: number;
-}
-
-function readArgs(args: Record<string, unknown>): HttpArgs {
-  const headers = (args.headers ?? {}) as Record<string, string>;
-  return {
-    url: String(args.url ?? ''),
-    method: typeof args.method === 'string' ? args.method : 'GET',
-    headers,
-    body: typeof args.body === 'string' ? args.body : '',
-    timeout_secs: typeof args.timeout_secs === 'number' ? args.timeout_secs : 10,
-  };
-}
-
 /** JSON escaping when the body is declared or looks like JSON; text otherwise. */
 function bodyMode(headers: Record<string, string>, body: string): TemplateMode {
   const declared = Object.entries(headers).some(
     ([name, value]) => name.toLowerCase() === 'content-type' && value.toLowerCase().includes('json'),
   );
-  const trimmed = body.trimStart();
-  return declared || trimmed.startsWith('{') || trimmed.startsWith('[') ? 'json' : 'text';
+  return declared || looksLikeJson(body) ? 'json' : 'text';
 }
 
-export function createHttpExecutor(deps: ExecutorDeps, options: HttpOptions = {}): Executor {
+export function createHttpExecutor(deps: ExecutorDeps, options: HttpOptions = {}): Executor<ActionOf<'http_request'>> {
   const maxOutputBytes = options.maxOutputBytes ?? 65_536;
 
   return {
-    async run(action: StepAction, ctx: StepContext): Promise<StepOutcome> {
+    async run(action, ctx: StepContext): Promise<StepOutcome> {
       if (ctx.signal.aborted) return { status: 'failed', output: '[cancelled]' };
-      const args = readArgs(action.args);
+      const { args } = action;
       const timeoutSecs = ctx.timeoutSecs ?? args.timeout_secs;
 
       const url = renderTemplate(args.url, ctx, 'url');

@@ -8,7 +8,7 @@ import { createHttpExecutor } from './http-request.js';
 import { createLogExecutor } from './log.js';
 import { createMqttPublishExecutor, type MqttPublisher } from './mqtt-publish.js';
 import { createShellExecutor } from './shell.js';
-import type { Executor, ExecutorDeps } from './types.js';
+import type { ExecutorDeps, Executors } from './types.js';
 
 export interface ExecutorOptions {
   /** Cap on captured shell output and HTTP response bodies. Default 64 KiB. */
@@ -21,7 +21,7 @@ export interface ExecutorOptions {
   mqttPublish?: MqttPublisher;
 }
 
-export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {}): Partial<Record<ToolName, Executor>> {
+export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {}): Executors {
   const cap = options.maxOutputBytes === undefined ? {} : { maxOutputBytes: options.maxOutputBytes };
   return {
     shell: createShellExecutor(deps, {

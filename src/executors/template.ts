@@ -97,3 +97,9 @@ export function renderTemplate(text: string, ctx: StepContext, mode: TemplateMod
     return ref === null ? whole : escapeFor(resolve(ref), mode);
   });
 }
+
+/** A template that reads as JSON (an object or an array): its values are inserted JSON-escaped. */
+export function looksLikeJson(template: string): boolean {
+  const trimmed = template.trimStart();
+  return trimmed.startsWith('{') || trimmed.startsWith('[');
+}

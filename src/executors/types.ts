@@ -2,7 +2,7 @@
 import type { Clock } from '../core/clock.js';
 import type { GatewayEvent } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import type { StepAction } from '../sop/types.js';
+import type { ActionOf, StepAction, ToolName } from '../sop/types.js';
 
 /** What a step's action may see of its run. */
 export interface StepContext {
@@ -31,19 +31,22 @@ export interface InlineOutcome extends StepOutcome {
   effect?: () => void;
 }
 
-export interface Executor {
+export interface Executor<A extends StepAction = StepAction> {
   /** Never rejects: every failure is a `failed` outcome with a readable output. */
-  run(action: StepAction, ctx: StepContext): Promise<StepOutcome>;
+  run(action: A, ctx: StepContext): Promise<StepOutcome>;
   /**
    * For an action that needs nothing from outside the gateway and whose effect may wait
    * until its result is on disk (`log`): the engine runs it within the transaction that
    * reaches its step, so the step costs no commit and no fdatasync of its own, and the
    * effect runs once that transaction is durable. Never throws.
    */
-  inline?(action: StepAction, ctx: StepContext): InlineOutcome;
+  inline?(action: A, ctx: StepContext): InlineOutcome;
 }
 
 export interface ExecutorDeps {
   clock: Clock;
   logger: Logger;
 }
+
+/** The executor of each tool a gateway can run. */
+export type Executors = { [T in ToolName]?: Executor<ActionOf<T>> };

@@ -153,5 +153,6 @@ export function parseAction(
   }
 
   if (errors.length > 0) return { action: null, errors };
-  return { action: { tool, source, args }, errors };
+  // Every argument was read by its spec above, which gives it the type ToolArgs names.
+  return { action: { tool, source, args } as StepAction, errors };
 }

@@ -27,14 +27,30 @@ export const TOOL_NAMES = [
 ] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
-/** An executable step's action: a fenced block whose info string names a built-in tool. */
-export interface StepAction {
-  tool: ToolName;
-  /** The block's text as written (the script, for `shell`). */
-  source: string;
-  /** Parsed TOML arguments with defaults applied; empty for `shell`. */
-  args: Record<string, unknown>;
+/** Each tool's arguments, checked and with their defaults applied when the SOP loads (actions.ts). */
+export interface ToolArgs {
+  shell: Record<string, never>;
+  http_request: { url: string; method: string; headers: Record<string, string>; body: string; timeout_secs: number };
+  mqtt_publish: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean };
+  gpio_write: { signal: string; value: 0 | 1; pulse_ms?: number };
+  serial_write: { signal: string; data: string; expect?: string; timeout_secs: number };
+  delay: { seconds: number };
+  log: { message: string; level: 'debug' | 'info' | 'warn' | 'error' };
 }
+
+/** An executable step's action: a fenced block whose info string names a built-in tool. */
+export type StepAction = {
+  [T in ToolName]: {
+    tool: T;
+    /** The block's text as written (the script, for `shell`). */
+    source: string;
+    /** The arguments (none for `shell`). */
+    args: ToolArgs[T];
+  };
+}[ToolName];
+
+/** The action of one tool. */
+export type ActionOf<T extends ToolName> = Extract<StepAction, { tool: T }>;
 
 /** What a failed step does to its run (`- on_failure:` bullet; default fail). */
 export type OnFailure = { policy: 'fail' } | { policy: 'continue' } | { policy: 'retry'; retries: number };

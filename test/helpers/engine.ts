@@ -57,7 +57,7 @@ export class TestExecutor implements Executor {
 
   run(action: StepAction, ctx: StepContext): Promise<StepOutcome> {
     return new Promise((resolve) => {
-      const message = String(action.args.message ?? '');
+      const message = 'message' in action.args ? String(action.args.message) : '';
       this.calls.push({ message, ctx, settle: resolve });
       if (this.auto) resolve(this.script.shift() ?? { status: 'completed', output: message });
     });
