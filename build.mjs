@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { EXTERNAL } from './scripts/externals.mjs';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 // `node build.mjs --outfile FILE` builds elsewhere (the bundle test uses a temp folder).
@@ -32,7 +33,7 @@ await build({
   format: 'cjs',
   minifySyntax: true,
   legalComments: 'none',
-  external: ['better-sqlite3', 'serialport', '@serialport/*', 'onoff', 'epoll'],
+  external: EXTERNAL,
   // mqtt-packet's per-packet `debug` calls cost garbage even when off (scripts/debug-off.cjs).
   alias: { debug: './scripts/debug-off.cjs' },
   // import.meta.url has no CommonJS equivalent; an injected module supplies it (createRequire needs it).
