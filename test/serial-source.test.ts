@@ -231,4 +231,23 @@ describe('unplug and replug', () => {
     await device.send('hi\n');
     assert.deepEqual(payloads(await events.count(1)), ['hi']);
   });
+
+  test('a restart after stop begins afresh: back-off from 1 s, the failure logged again', async (t) => {
+    const path = join(dir, `tty${++seq}`);
+    const clock = new ManualClock();
+    const logs = logSink();
+    const source = new SerialSource({ signals: [{ board: 'b', signal: 's', path, format: 'line' }], clock, logger: logs.logger, onEvent: () => {} });
+    t.after(() => source.stop());
+    await source.start();
+    clock.advance(1000);
+    await logs.find((l) => l.includes('cannot reopen'), 'a failed retry');
+    await source.stop();
+    await source.start();
+    assert.equal(warnings(logs.items).length, 2, logs.items.join('\n'));
+    const device = await ptyDevice(path);
+    t.after(() => device.unplug());
+    clock.advance(1000);
+    await logs.find((l) => l.includes('again at'), 'the open 1 s after the restart');
+    assert.equal(source.lookup('b/s')!.status().state, 'up');
+  });
 });

@@ -103,6 +103,9 @@ export class SerialSignal {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // A start after a stop begins afresh: the first failure waits 1 s and is logged.
+    this.backoffMs = BACKOFF.firstMs;
+    this.loggedDown = null;
     await this.attempt();
   }
 
