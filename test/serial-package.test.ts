@@ -3,7 +3,7 @@
 // way the daemon is (scripts/externals.mjs) reads a port beside the production closure alone.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +23,28 @@ after(async () => {
   await removeTree(ws);
   await removePackagedBundle();
 });
+
+/** Runs the probe bundle; `next(re)` resolves with its first output line matching `re`. */
+function startProbe(probe: string, cwd: string, port: string) {
+  const child = spawn(process.execPath, [probe, port], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const lines: string[] = [];
+  const rl = createInterface({ input: child.stdout });
+  rl.on('line', (line) => lines.push(line));
+  const next = (re: RegExp): Promise<string> =>
+    withTimeout(
+      new Promise<string>((resolve) => {
+        const seen = lines.find((l) => re.test(l));
+        if (seen !== undefined) return resolve(seen);
+        const check = (line: string) => re.test(line) && (rl.off('line', check), resolve(line));
+        rl.on('line', check);
+      }),
+      WAIT_MS,
+      `a probe line matching ${re}: ${lines.join(' | ')} ${stderr}`,
+    );
+  return { child, next, stderr: () => stderr };
+}
 
 const natives = (maps: string) => [...new Set(maps.match(/\S+\.node$/gm) ?? [])];
 
@@ -60,30 +82,24 @@ describe('packaging the serial binding', () => {
     const device = await ptyDevice(join(ws, 'tty'));
     t.after(() => device.unplug());
 
-    const child = spawn(process.execPath, [probe, device.path], { cwd: pkg.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    t.after(() => child.kill('SIGKILL'));
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const lines: string[] = [];
-    const next = (re: RegExp): Promise<string> =>
-      withTimeout(
-        new Promise<string>((resolve) => {
-          const seen = lines.find((l) => re.test(l));
-          if (seen !== undefined) return resolve(seen);
-          const check = (line: string) => re.test(line) && (rl.off('line', check), resolve(line));
-          rl.on('line', check);
-        }),
-        WAIT_MS,
-        `a probe line matching ${re}: ${lines.join(' | ')} ${stderr}`,
-      );
-    const rl = createInterface({ input: child.stdout });
-    rl.on('line', (line) => lines.push(line));
-
-    assert.equal(await next(/^before open/), 'before open: binding loaded false');
-    assert.equal(await next(/^state /), 'state up; binding loaded true');
+    const ok = startProbe(probe, pkg.dir, device.path);
+    t.after(() => ok.child.kill('SIGKILL'));
+    assert.equal(await ok.next(/^before open/), 'before open: binding loaded false');
+    assert.equal(await ok.next(/^state /), 'state up; binding loaded true; error null');
     await device.send('hello from the pty\n');
-    assert.equal(await next(/^event: /), 'event: probe/uart hello from the pty');
-    const code = await withTimeout(new Promise((resolve) => child.once('exit', resolve)), WAIT_MS, 'the probe to exit');
-    assert.equal(code, 0, stderr);
+    assert.equal(await ok.next(/^event: /), 'event: probe/uart hello from the pty');
+    const code = await withTimeout(new Promise((resolve) => ok.child.once('exit', resolve)), WAIT_MS, 'the probe to exit');
+    assert.equal(code, 0, ok.stderr());
+
+    // Without the production dependencies (the bundle copied alone), the port is down
+    // with a readable reason and the process goes on; it does not crash.
+    const alone = join(ws, 'alone');
+    await mkdir(alone);
+    await copyFile(probe, join(alone, 'serial-probe.cjs'));
+    const bare = startProbe(join(alone, 'serial-probe.cjs'), alone, device.path);
+    t.after(() => bare.child.kill('SIGKILL'));
+    assert.match(await bare.next(/^state /), /^state down; binding loaded false; error the serial driver \(serialport, @serialport\/bindings-cpp\) cannot be loaded: Cannot find module '@serialport\/bindings-cpp'/);
+    assert.match(await bare.next(/^log: warn /), /cannot open .*the serial driver/);
+    assert.equal(bare.child.exitCode, null, 'still running');
   });
 });
