@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { EXTERNAL } from './scripts/externals.mjs';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 // `node build.mjs --outfile FILE` builds elsewhere (the bundle test uses a temp folder).
@@ -26,7 +27,7 @@ await build({
   format: 'cjs',
   minifySyntax: true,
   legalComments: 'none',
-  external: ['better-sqlite3', 'serialport', '@serialport/*', 'onoff', 'epoll'],
+  external: EXTERNAL,
   // mqtt-packet's per-packet `debug` calls cost garbage even when off (scripts/debug-off.cjs).
   alias: { debug: './scripts/debug-off.cjs' },
   // import.meta.url has no CommonJS equivalent; an injected module supplies it (createRequire needs it).

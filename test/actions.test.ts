@@ -206,7 +206,8 @@ describe('parseAction: serial_write', () => {
 
   it('rejects missing data, bad expect and bad timeout', () => {
     assert.deepEqual(messages('serial_write', 'signal = "m"'), ['serial_write block: missing required argument "data"']);
-    assert.deepEqual(messages('serial_write', 'signal = "m"\ndata = "x"\nexpect = 1'), ['serial_write block: argument "expect" must be a string, got 1']);
+    assert.deepEqual(messages('serial_write', 'signal = "m"\ndata = "x"\nexpect = 1'), ['serial_write block: argument "expect" must be a valid regular expression, got 1']);
+    assert.deepEqual(messages('serial_write', 'signal = "m"\ndata = "x"\nexpect = "OK ("'), ['serial_write block: argument "expect" must be a valid regular expression, got "OK ("']);
     assert.deepEqual(messages('serial_write', 'signal = "m"\ndata = "x"\ntimeout_secs = -1'), [
       'serial_write block: argument "timeout_secs" must be a positive number, got -1',
     ]);

@@ -6,7 +6,7 @@
 import type { GatewayEvent } from '../core/events.js';
 import type { Executors } from '../executors/types.js';
 import type { Logger } from '../core/log.js';
-import type { SopDefinition, ToolName } from '../sop/types.js';
+import type { SopDefinition, } from '../sop/types.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
 import type { Clock } from '../core/clock.js';
 import { ActiveRuns } from './active-runs.js';

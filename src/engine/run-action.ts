@@ -1,7 +1,7 @@
 // Runs a built-in step's action on its executor; every outcome, even a throwing
 // executor, comes back through `done` exactly once.
 import type { Executor, Executors, InlineOutcome, StepContext } from '../executors/types.js';
-import type { Step, StepAction, ToolName } from '../sop/types.js';
+import type { Step, StepAction, } from '../sop/types.js';
 import type { RunState } from './run-state.js';
 import { errorMessage } from '../core/errors.js';
 

@@ -2,7 +2,6 @@
 // gpio_write and serial_write need their backends and come later;
 // RUNNABLE_TOOLS lets the engine and validation tell which actions can run now.
 
-import type { ToolName } from '../sop/types.js';
 import { createDelayExecutor } from './delay.js';
 import { createHttpExecutor } from './http-request.js';
 import { createLogExecutor } from './log.js';

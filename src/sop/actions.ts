@@ -59,6 +59,17 @@ function stringTable(v: unknown): Record<string, string> | undefined {
   return out;
 }
 
+/** A pattern that compiles, so that a typo is a load-time finding rather than a failed step. */
+function regexSource(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    new RegExp(v);
+    return v;
+  } catch {
+    return undefined;
+  }
+}
+
 function mqttTopic(v: unknown): string | undefined {
   // MQTT 3.1.1 §4.7.1: wildcards are only for subscriptions, never in a PUBLISH topic.
   const topic = nonEmptyString(v);
@@ -87,7 +98,7 @@ const SPECS: Record<Exclude<ToolName, 'shell'>, Record<string, ArgSpec>> = {
   serial_write: {
     signal: { expect: 'a non-empty string', required: true, read: nonEmptyString },
     data: { expect: 'a string', required: true, read: anyString },
-    expect: { expect: 'a string', read: anyString },
+    expect: { expect: 'a valid regular expression', read: regexSource },
     timeout_secs: { expect: 'a positive number', default: 5, read: positiveNumber },
   },
   delay: {
