@@ -42,7 +42,7 @@ function sop(name: string, steps: Step[]): SopDefinition {
 }
 
 function engineOn(dir: string, synchronous: Synchronous, maxFinishedRuns = 1_000_000, file = `bench-${synchronous}.db`): { engine: Engine; store: RunStore } {
-  const store = RunStore.open(join(dir, file), { synchronous });
+  const store = RunStore.open(join(dir, file), { synchronous, maxFinishedRuns });
   const engine = new Engine({
     store,
     clock: systemClock,
@@ -50,7 +50,6 @@ function engineOn(dir: string, synchronous: Synchronous, maxFinishedRuns = 1_000
     executors: { log: createLogExecutor({ clock: systemClock, logger: quiet }) },
     maxConcurrentTotal: 1_000_000,
     approvalTimeoutSecs: 0,
-    maxFinishedRuns,
   });
   engine.setSops([sop('external', [step(1, false)]), sop('three-logs', [step(1, true), step(2, true), step(3, true)]), sop('one-log', [step(1, true)])]);
   engine.start();

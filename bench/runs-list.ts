@@ -64,7 +64,6 @@ const engine = new Engine({
   executors: { shell: failing },
   maxConcurrentTotal: RUNS,
   approvalTimeoutSecs: 0,
-  maxFinishedRuns: RUNS,
 });
 engine.setSops([sop]);
 engine.start();

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RUN_BATCH } from '../src/engine/active-runs.js';
 import type { StartResult } from '../src/engine/types.js';
 import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, heldSyncStore, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
@@ -9,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { ManualClock } from '../src/core/clock.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import { memoryLogger } from '../src/core/log.js';
-import { pruneBatch } from '../src/store/run-store.js';
+import { pruneBatch, RUN_BATCH } from '../src/store/retention.js';
 
 let dir: string;
 let n = 0;

@@ -1,18 +1,10 @@
 // The runs the engine holds in memory: active ones by id and counted per SOP, finished
-// ones until their last change is written, when each SOP last finished (cooldowns) and
-// how many finished runs the store keeps (maxFinishedRuns). A change that cannot be
-// written puts all of it back (Tx.rollback).
-import { pruneBatch, type RunStore } from '../store/run-store.js';
+// ones until their last change is written, and when each SOP last finished (cooldowns).
+// A change that cannot be written puts all of it back (Tx.rollback).
+import type { RunStore } from '../store/run-store.js';
 import type { RunState, Tx } from './run-state.js';
 import { TERMINAL } from '../core/run.js';
 import type { ActionResult } from './types.js';
-
-/**
- * Finished runs beyond the limit go up to 64 at a time (store's pruneBatch): deleting the
- * oldest run touches a page of the runs table, of each index and of step results. One at a
- * time, pruning was 5 of a run's 18 WAL pages and a third of the CPU it cost to store.
- */
-export const RUN_BATCH = 64;
 
 export class ActiveRuns {
   private readonly active = new Map<string, RunState>();
@@ -20,20 +12,12 @@ export class ActiveRuns {
   private readonly unflushed = new Map<string, { st: RunState; tx: Tx }>();
   private readonly activeBySop = new Map<string, number>();
   private readonly lastFinished = new Map<string, number>();
-  private finishedCount = 0;
-  private readonly pruneAt: number;
 
-  constructor(
-    private readonly store: RunStore,
-    private readonly maxFinishedRuns: number,
-  ) {
-    this.pruneAt = maxFinishedRuns + pruneBatch(maxFinishedRuns, RUN_BATCH);
-  }
+  constructor(private readonly store: RunStore) {}
 
   /** Reads what the store remembers of finished runs (at start, before any run is restored). */
   load(): void {
     for (const [name, ms] of this.store.lastFinished()) this.lastFinished.set(name, ms);
-    this.finishedCount = this.store.countFinished();
   }
 
   get size(): number {
@@ -88,25 +72,19 @@ export class ActiveRuns {
 
   /**
    * A run finished at `now`: it no longer counts as active, reads find it here until `tx` is
-   * written, and once a batch more than maxFinishedRuns are kept, `tx` prunes the oldest.
+   * written (when the store also counts it toward what it keeps).
    */
   finish(tx: Tx, st: RunState, now: number): void {
     const rec = st.record;
     const lastFinished = this.lastFinished.get(rec.sop_name);
-    const finishedCount = this.finishedCount;
     this.lastFinished.set(rec.sop_name, now);
     this.untrack(st);
     this.unflushed.set(rec.run_id, { st, tx });
     tx.after(() => this.unflushed.delete(rec.run_id));
-    this.finishedCount++;
-    if (this.finishedCount >= this.pruneAt) {
-      tx.prune += this.finishedCount - this.maxFinishedRuns;
-      this.finishedCount = this.maxFinishedRuns;
-    }
+    tx.finished++;
     tx.onRollback(() => {
       this.unflushed.delete(rec.run_id);
       this.track(st);
-      this.finishedCount = finishedCount;
       if (lastFinished === undefined) this.lastFinished.delete(rec.sop_name);
       else this.lastFinished.set(rec.sop_name, lastFinished);
     });

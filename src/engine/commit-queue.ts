@@ -111,7 +111,7 @@ export class CommitQueue {
           for (const [runId, result] of tx.results) store.putStepResult(runId, result);
           for (const entry of tx.ledger) store.appendLedger(entry);
           for (const [name, ms] of tx.cooldowns) store.setLastFinished(name, ms);
-          if (tx.prune > 0) store.pruneFinished(tx.prune);
+          store.runsFinished(tx.finished);
         }
       });
       this.written++;

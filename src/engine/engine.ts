@@ -47,7 +47,6 @@ export interface EngineOptions {
   maxConcurrentTotal: number;
   /** 0 = never. */
   approvalTimeoutSecs: number;
-  maxFinishedRuns: number;
 }
 
 export type { EngineStats };
@@ -69,7 +68,7 @@ export class Engine {
     this.o = options;
     this.log = options.logger.child('engine');
     this.writes = new Writes(options.store, options.clock, options.logger);
-    this.runs = new ActiveRuns(options.store, options.maxFinishedRuns);
+    this.runs = new ActiveRuns(options.store);
     this.listeners = new RunListeners(this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
       const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;

@@ -144,7 +144,8 @@ export class Tx {
   readonly results: [string, StepResult][] = [];
   readonly ledger: LedgerEntry[] = [];
   readonly cooldowns: [string, number][] = [];
-  prune = 0;
+  /** Runs that finished in this transaction: the store counts them toward what it keeps. */
+  finished = 0;
   /** Steps run inline within this transaction (Engine.proceed bounds them). */
   inlineSteps = 0;
   private readonly effects: (() => void)[] = [];
@@ -178,7 +179,7 @@ export class Tx {
       this.results.length === 0 &&
       this.ledger.length === 0 &&
       this.cooldowns.length === 0 &&
-      this.prune === 0
+      this.finished === 0
     );
   }
 

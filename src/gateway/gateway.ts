@@ -88,7 +88,10 @@ export class Gateway {
     this.lock = locked.lock;
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
-    this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
+    this.store = RunStore.open(dbFile, {
+      synchronous: c.store.synchronous,
+      maxLedgerEntries: c.engine.max_ledger_entries,
+    });
     this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits() });
     const deps = { clock: this.clock, logger: this.log };
     this.engine = new Engine({
@@ -101,7 +104,6 @@ export class Gateway {
       }),
       maxConcurrentTotal: c.engine.max_concurrent_total,
       approvalTimeoutSecs: c.engine.approval_timeout_secs,
-      maxFinishedRuns: c.engine.max_finished_runs,
     });
     this.engine.setSops(this.set.sops);
     const runLog = this.log.child('run');

@@ -4,6 +4,7 @@
 import type { Run, RunStatus, StepResult } from '../core/run.js';
 import { closeDatabase, openDatabase, walSync, type Db, type OpenOptions } from './db.js';
 import type { WalSync } from './wal-sync.js';
+import { Retention, type RetentionLimits } from './retention.js';
 import { decodePrefix } from '../core/text.js';
 
 export type Phase = 'gate' | 'executing' | 'external';
@@ -49,21 +50,10 @@ interface RunRow {
   reason: string | null;
 }
 
-/**
- * Rows beyond a limit go this many at a time: a sixteenth of it, 1 to `most`. One delete of
- * neighbouring old rows touches the same few pages as deleting one would.
- */
-export function pruneBatch(limit: number, most: number): number {
-  return Math.min(most, Math.max(1, Math.floor(limit / 16)));
-}
+export interface RunStoreOptions extends OpenOptions, Partial<RetentionLimits> {}
 
-/** Ledger entries beyond the limit go up to 1,024 at a time. */
-const LEDGER_BATCH = 1024;
-
-export interface RunStoreOptions extends OpenOptions {
-  /** Audit ledger entries kept; the oldest beyond it are deleted ([engine] max_ledger_entries). */
-  maxLedgerEntries?: number;
-}
+/** Nothing pruned: for tools and tests that keep every row. */
+const KEEP_ALL: RetentionLimits = { maxFinishedRuns: Number.POSITIVE_INFINITY, maxLedgerEntries: Number.POSITIVE_INFINITY };
 
 /**
  * `column` cut to @bytes bytes, as a blob: substr() of text would stop at a NUL character.
@@ -84,18 +74,12 @@ export class RunStore {
   readonly sync: WalSync | null;
   private readonly s;
   private readonly inTransaction: (fn: () => unknown) => unknown;
-  private ledgerRows: number;
-  private readonly ledgerPruneAt: number;
+  private readonly retention: Retention;
 
-  constructor(
-    db: Db,
-    sync: WalSync | null = walSync(db),
-    private readonly maxLedgerEntries = Number.POSITIVE_INFINITY,
-  ) {
+  constructor(db: Db, sync: WalSync | null = walSync(db), limits: RetentionLimits = KEEP_ALL) {
     this.db = db;
     this.sync = sync;
     this.inTransaction = db.transaction((fn: () => unknown) => fn());
-    this.ledgerPruneAt = maxLedgerEntries + pruneBatch(maxLedgerEntries, LEDGER_BATCH);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
@@ -135,12 +119,19 @@ export class RunStore {
       ledgerPrune: p(`DELETE FROM ledger WHERE id <= (SELECT max(id) FROM ledger) - ?`),
       ledgerRecent: p(`SELECT * FROM ledger ORDER BY id DESC LIMIT ?`),
     };
-    this.ledgerRows = (this.s.ledgerCount.get() as { n: number }).n;
+    const counts = { finished: this.countFinished(), ledger: (this.s.ledgerCount.get() as { n: number }).n };
+    this.retention = new Retention(limits, counts, {
+      runs: (count) => this.s.prune.run(count),
+      ledger: (keep) => this.s.ledgerPrune.run(keep),
+    });
   }
 
   static open(file: string, options: RunStoreOptions = {}): RunStore {
     const db = openDatabase(file, options);
-    return new RunStore(db, walSync(db), options.maxLedgerEntries);
+    return new RunStore(db, walSync(db), {
+      maxFinishedRuns: options.maxFinishedRuns ?? KEEP_ALL.maxFinishedRuns,
+      maxLedgerEntries: options.maxLedgerEntries ?? KEEP_ALL.maxLedgerEntries,
+    });
   }
 
   close(): void {
@@ -153,11 +144,11 @@ export class RunStore {
    * properties on each, a sixth of the garbage a commit made.
    */
   transaction<T>(fn: () => T): T {
+    const restore = this.retention.mark();
     try {
       return this.inTransaction(fn) as T;
     } catch (err) {
-      // Rolled back: the ledger rows it counted are not there.
-      this.ledgerRows = (this.s.ledgerCount.get() as { n: number }).n;
+      restore(); // rolled back: the rows the counts saw are not there
       throw err;
     }
   }
@@ -217,9 +208,9 @@ export class RunStore {
     return (this.s.countFinished.get() as { n: number }).n;
   }
 
-  /** Deletes the `count` oldest finished runs (their step results go with them). */
-  pruneFinished(count: number): void {
-    if (count > 0) this.s.prune.run(count);
+  /** `count` runs were written finished in this transaction; the oldest beyond the limit go. */
+  runsFinished(count: number): void {
+    if (count > 0) this.retention.runsFinished(count);
   }
 
   putSnapshot(hash: string, definition: string): void {
@@ -240,12 +231,10 @@ export class RunStore {
     return new Map(rows.map((r) => [r.sop_name, r.last_finished_ms]));
   }
 
-  /** Appends an entry; once a batch more than maxLedgerEntries are kept, the oldest go in the same transaction. */
+  /** Appends an entry; the oldest beyond the limit go in the same transaction. */
   appendLedger(entry: LedgerEntry): void {
     this.s.ledger.run(entry);
-    if (++this.ledgerRows < this.ledgerPruneAt) return;
-    this.s.ledgerPrune.run(this.maxLedgerEntries);
-    this.ledgerRows = this.maxLedgerEntries;
+    this.retention.ledgerAppended();
   }
 
   ledger(runId?: string, limit = 100): LedgerEntry[] {
@@ -317,3 +306,4 @@ function toRow(run: RunRecord): RunRow {
     reason: run.reason,
   };
 }
+

@@ -75,9 +75,13 @@ export interface EngineHarness {
   close(): void;
 }
 
-export function harness(dir: string, sops: SopDefinition[], options: Partial<EngineOptions> & { clock?: ManualClock; executor?: TestExecutor } = {}): EngineHarness {
+export function harness(
+  dir: string,
+  sops: SopDefinition[],
+  { maxFinishedRuns, ...options }: Partial<EngineOptions> & { clock?: ManualClock; executor?: TestExecutor; maxFinishedRuns?: number } = {},
+): EngineHarness {
   const file = join(dir, 'sopgate.db');
-  const store = options.store ?? RunStore.open(file);
+  const store = options.store ?? RunStore.open(file, maxFinishedRuns === undefined ? {} : { maxFinishedRuns });
   const clock = options.clock ?? new ManualClock();
   const executor = options.executor ?? new TestExecutor();
   const engine = new Engine({
@@ -87,7 +91,6 @@ export function harness(dir: string, sops: SopDefinition[], options: Partial<Eng
     executors: { log: executor },
     maxConcurrentTotal: 5,
     approvalTimeoutSecs: 300,
-    maxFinishedRuns: 1000,
     ...options,
   });
   engine.setSops(sops);
