@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { ManualClock, systemClock } from '../src/engine/clock.js';
-import { fakeGpiod, isAlive, profile, recordingBoard, type FakeGpiod } from './helpers/gpio.js';
+import { fakeGpiod, isAlive, profile, recordingBoard, type FakeGpiod, type FakeProc } from './helpers/gpio.js';
 import { REPO, until } from './helpers/process.js';
 
 const PANEL = `
@@ -120,7 +120,10 @@ for (const version of ['1.6.3', '2.1.3']) {
       const f = await tools(version);
       const squatter = spawn('gpioset', v1 ? ['--mode=signal', 'gpiochip0', '27=1'] : ['GPIO27=1'], { env: f.env, stdio: 'ignore' });
       await holder(f, 'gpioset', 27);
-      const { board, stateOf } = recordingBoard(profile(PANEL), systemClock, { gpiod: { env: f.env } });
+      // A v1 gpioset says nothing when it holds its line: the backend counts one that has run
+      // settleMs as holding it. The stand-in is a Node.js script that may take long to start
+      // on a busy machine, and must fail with EBUSY before that.
+      const { board, stateOf } = recordingBoard(profile(PANEL), systemClock, { gpiod: { env: f.env, settleMs: 3000 } });
       await board.start();
       try {
         await until(async () => (/busy/i.test(stateOf('lamp')?.error ?? '') ? true : undefined), 'lamp down with EBUSY');
@@ -152,18 +155,20 @@ for (const version of ['1.6.3', '2.1.3']) {
     test('no child outlives the process that owns the board, even killed with SIGKILL', async () => {
       const f = await tools(version);
       const owner = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/gpio-owner.ts'], { cwd: REPO, env: { ...f.env, BOARD_PROFILE: PANEL }, stdio: ['ignore', 'pipe', 'inherit'] });
-      await new Promise<void>((resolve, reject) => {
-        owner.stdout.setEncoding('utf8').on('data', (text: string) => text.includes('ready') && resolve());
-        owner.once('exit', (code) => reject(new Error(`owner exited (${code})`)));
-      });
-      const children = await until(async () => {
-        const procs = await f.procs();
-        return procs.length === 4 ? procs : undefined;
-      }, 'two gpiomon and two gpioset');
-      owner.kill('SIGKILL');
+      let children: FakeProc[] = [];
       try {
+        await new Promise<void>((resolve, reject) => {
+          owner.stdout.setEncoding('utf8').on('data', (text: string) => text.includes('ready') && resolve());
+          owner.once('exit', (code) => reject(new Error(`owner exited (${code})`)));
+        });
+        children = await until(async () => {
+          const procs = await f.procs();
+          return procs.length === 4 ? procs : undefined;
+        }, 'two gpiomon and two gpioset');
+        owner.kill('SIGKILL');
         await until(async () => (children.every((c) => !isAlive(c.pid)) ? true : undefined), 'every tool gone after the owner was killed');
       } finally {
+        owner.kill('SIGKILL');
         for (const c of children) if (isAlive(c.pid)) process.kill(c.pid, 'SIGKILL'); // orphans of a failed run
       }
     });

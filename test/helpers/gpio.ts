@@ -59,7 +59,7 @@ export async function fakeGpiod(version: string, options: { tools?: string[]; sy
     dir,
     env,
     async procs() {
-      const files = await readdir(join(state, 'procs'));
+      const files = (await readdir(join(state, 'procs'))).filter((f) => f.endsWith('.json'));
       const all = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(state, 'procs', f), 'utf8')) as FakeProc));
       return all.filter((p) => isAlive(p.pid)).sort((a, b) => a.pid - b.pid);
     },
