@@ -119,11 +119,6 @@ export class GpiodBackend implements GpioBackend {
     return result;
   }
 
-  /** The tool process ids, for tests and diagnostics. */
-  pids(): number[] {
-    return [...this.monitors, ...[...this.outputs.values()].map((o) => o.supervisor)].flatMap((s) => (s.pid === null ? [] : [s.pid]));
-  }
-
   private onMonitorLine(major: GpiodMajor, group: MonitorGroup, text: string): void {
     const edge = parseMonitorLine(major, text);
     if (edge === null) return;

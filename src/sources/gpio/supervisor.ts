@@ -31,10 +31,6 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {}
 
-  get pid(): number | null {
-    return this.current?.running ? this.current.pid : null;
-  }
-
   /**
    * Ends the current run, if any, and starts one with `args` at once (no back-off: this
    * is a change asked for, such as a new output level). Resolves when the tool holds its
