@@ -1,7 +1,8 @@
 #!/bin/sh
-# Installs sopgate: the bundle with its native dependencies and the documentation into
-# <prefix>/opt/sopgate, the configuration into <prefix>/etc/sopgate (never overwritten), the systemd unit, a
-# dedicated user, and enables the service. Idempotent: run it again to upgrade.
+# Installs sopgate: the bundle with its native dependencies, the documentation and the
+# shipped board profiles into <prefix>/opt/sopgate, the configuration into
+# <prefix>/etc/sopgate (never overwritten), the systemd unit, a udev rule giving the gpio
+# group the GPIO chips, a dedicated user, and enables the service. Idempotent: run it again to upgrade.
 #
 #   scripts/install.sh [--prefix DIR] [--no-start]
 #
@@ -46,6 +47,9 @@ cp "$src"/docs/*.md "$opt/docs/"
 [ -f "$src/package-lock.json" ] && cp "$src/package-lock.json" "$opt/package-lock.json"
 # Only the native modules: everything else is inside the bundle.
 (cd "$opt" && npm install --omit=dev --no-audit --no-fund --loglevel=error)
+# Board profiles to copy from (into /etc/sopgate/boards, say): replaced on every upgrade.
+rm -rf "$opt/boards"
+cp -R "$src/boards" "$opt/boards"
 
 if [ ! -f "$etc/sopgate.toml" ]; then
   cat > "$etc/sopgate.toml" <<TOML
@@ -70,6 +74,13 @@ sed_prefix=$(printf '%s' "$prefix" | sed 's/[\\&#]/\\&/g')
 sed "s#\(/opt/sopgate\|/etc/sopgate\|/var/lib/sopgate\)#$sed_prefix\1#g" \
   "$src/systemd/sopgate.service" > "$unit_dir/sopgate.service"
 
+# /dev/gpiochip* is root's alone on plain Debian; Raspberry Pi OS ships the same rule.
+mkdir -p "$prefix/etc/udev/rules.d"
+cat > "$prefix/etc/udev/rules.d/60-sopgate-gpio.rules" <<'RULE'
+# Installed by sopgate's install.sh: members of the gpio group may use the GPIO chips.
+SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"
+RULE
+
 if [ -n "$prefix" ]; then
   echo "installed under $prefix (no user created, systemd not touched)"
   exit 0
@@ -81,6 +92,9 @@ fi
 for group in gpio dialout; do
   getent group "$group" >/dev/null 2>&1 || groupadd --system "$group"
 done
+if command -v udevadm >/dev/null 2>&1; then
+  udevadm control --reload-rules && udevadm trigger --subsystem-match=gpio || echo "install.sh: udevadm could not apply the gpio rule; it applies at the next boot" >&2
+fi
 chown -R sopgate:sopgate "$etc" "$state"
 if command -v systemctl >/dev/null 2>&1; then
   systemctl daemon-reload

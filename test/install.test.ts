@@ -51,6 +51,9 @@ describe('scripts/install.sh --prefix', () => {
     const docs = (await readdir(join(REPO, 'docs'))).filter((f) => f.endsWith('.md')).sort();
     assert.ok(docs.includes('operations.md'));
     assert.deepEqual((await readdir(join(opt(), 'docs'))).sort(), docs);
+    assert.deepEqual((await readdir(join(opt(), 'boards'))).sort(), (await readdir(join(REPO, 'boards'))).sort());
+    const rule = await readFile(join(prefix, 'etc/udev/rules.d/60-sopgate-gpio.rules'), 'utf8');
+    assert.match(rule, /^SUBSYSTEM=="gpio", KERNEL=="gpiochip\*", GROUP="gpio", MODE="0660"$/m);
     const modules = await readdir(join(opt(), 'node_modules'));
     assert.ok(modules.includes('better-sqlite3'));
     assert.ok(!modules.includes('aedes'), 'dev dependencies are not installed');
@@ -110,7 +113,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.equal(await readFile(config, 'utf8'), edited);
     assert.equal(await readFile(join(prefix, 'etc/systemd/system/sopgate.service'), 'utf8'), unitBefore);
     assert.equal((await readFile(npmLog, 'utf8')).trim().split('\n').length, 2, 'npm ran once per install');
-    assert.deepEqual((await readdir(opt())).filter((f) => f !== 'package-lock.json').sort(), ['README.md', 'dist', 'docs', 'node_modules', 'package.json']);
+    assert.deepEqual((await readdir(opt())).filter((f) => f !== 'package-lock.json').sort(), ['README.md', 'boards', 'dist', 'docs', 'node_modules', 'package.json']);
 
     // The installed tree runs the daemon on the kept config.
     const d = await spawnDaemon(join(opt(), 'dist/sopgate.cjs'), config, { cwd: dir, env });

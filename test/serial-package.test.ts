@@ -2,6 +2,7 @@
 // the packaged daemon starts without mapping its .node file, and serial code bundled the
 // way the daemon is (scripts/externals.mjs) reads a port beside the production closure alone.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,9 +54,22 @@ function startProbe(probe: string, cwd: string, port: string) {
 const natives = (maps: string) => [...new Set(maps.match(/\S+\.node$/gm) ?? [])];
 
 describe('packaging the serial binding', () => {
-  test('it is in the production closure, and nothing else of serialport is', () => {
+  test('it is in the production closure; the JS parts of serialport are bundled, not installed', () => {
     assert.ok(pkg.closure.includes('node_modules/@serialport/bindings-cpp'), pkg.closure.join('\n'));
-    assert.deepEqual(pkg.closure.filter((p) => /serialport/.test(p) && !p.startsWith('node_modules/@serialport/bindings-')), []);
+    // What the binding itself depends on (its parser) comes with it, nested or hoisted as npm likes.
+    const needed = new Set<string>();
+    const visit = (name: string): void => {
+      if (needed.has(name)) return;
+      needed.add(name);
+      for (const at of pkg.closure.filter((p) => p.endsWith(`node_modules/${name}`))) {
+        const manifest = JSON.parse(readFileSync(join(pkg.dir, at, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+        for (const dep of Object.keys(manifest.dependencies ?? {})) visit(dep);
+      }
+    };
+    visit('@serialport/bindings-cpp');
+    const unneeded = pkg.closure.filter((p) => /serialport/.test(p) && ![...needed].some((name) => p.endsWith(`node_modules/${name}`)));
+    assert.deepEqual(unneeded, []);
+    assert.ok(!pkg.closure.some((p) => p.endsWith('@serialport/stream')), 'the stream is in the bundle');
   });
 
   test('a daemon without serial signals never loads the .node file', async () => {
