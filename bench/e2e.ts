@@ -217,7 +217,9 @@ const UNIT_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', .
 const UNIT_FLAGS: string[] = (() => {
   const unit = readFileSync(join(ROOT, 'systemd/sopgate.service'), 'utf8');
   const words = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
-  return words.slice(1).filter((w) => w.startsWith('--'));
+  // node's own options: the words between the node binary and the script.
+  const script = words.findIndex((w, i) => i > 0 && !w.startsWith('-'));
+  return words.slice(1, script < 0 ? undefined : script);
 })();
 
 /** `Environment=NAME=value` lines of systemd/sopgate.service (unquoted values only). */
