@@ -18,6 +18,20 @@ export interface MqttUser {
 }
 
 const GATEWAY_ACCESS = ['none', 'read', 'readwrite'];
+
+/**
+ * What the embedded broker may hold, sized for a 512 MB board: per client, the messages
+ * waiting to be written to it and the QoS 2 messages it sent and has not released; for the
+ * whole broker, the retained messages. The worst case is about max_connections ×
+ * (max_queued_bytes + max_inflight_bytes) + max_retained_bytes.
+ */
+export const BROKER_LIMITS = {
+  max_queued_messages: 1000,
+  max_queued_bytes: 512 * 1024,
+  max_inflight_bytes: 512 * 1024,
+  max_retained_messages: 10_000,
+  max_retained_bytes: 8 * 1024 * 1024,
+} as const;
 const mqttUser = (t: Record<string, unknown>): string | null => {
   if (typeof t.username !== 'string' || t.username === '') return 'username';
   if (typeof t.password_hash !== 'string' || !t.password_hash.startsWith('scrypt$')) return 'password_hash';
@@ -57,6 +71,14 @@ const SECTIONS = {
     event_prefix: str('sopgate'),
     max_packet_bytes: int(1, 262144),
     max_connections: int(1, 256),
+    /** Messages waiting to be written to one client; past either bound QoS 0 ones are dropped, and a QoS 1/2 one disconnects it. */
+    max_queued_messages: int(1, BROKER_LIMITS.max_queued_messages),
+    max_queued_bytes: int(1, BROKER_LIMITS.max_queued_bytes),
+    /** Bytes of QoS 2 messages one client sent and has not released (PUBREL); past it the client is disconnected. */
+    max_inflight_bytes: int(1, BROKER_LIMITS.max_inflight_bytes),
+    /** Retained messages kept from clients; past either cap a new one is delivered but not retained. */
+    max_retained_messages: int(0, BROKER_LIMITS.max_retained_messages),
+    max_retained_bytes: int(0, BROKER_LIMITS.max_retained_bytes),
     users: tableList<MqttUser>(
       'an array of [[mqtt.users]] tables, each with username, password_hash (from sopgate hash-password) and optional gateway_access = "none" | "read" | "readwrite"',
       mqttUser,

@@ -5,3 +5,8 @@ export function parseListen(listen: string): { host: string; port: number } {
   if (m === null || port > 65535) throw new Error(`listen address must be "host:port", got ${JSON.stringify(listen)}`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
+
+/** Whether a host only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./.test(host);
+}
