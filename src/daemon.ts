@@ -12,12 +12,13 @@ import { HttpApi } from './http/server.js';
 import { httpMetricsText } from './http/stats.js';
 import { loadOrCreateToken } from './http/token.js';
 import type { Logger } from './log.js';
+import { brokerMetrics } from './daemon/broker-metrics.js';
 import { byLabel, renderMetrics, type Metric } from './daemon/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './daemon/sop-set.js';
 import { IdleGc } from './daemon/idle-gc.js';
 import { holdForStartup } from './daemon/startup-flags.js';
 import { CronSource } from './sources/cron.js';
-import { EmbeddedBroker } from './sources/mqtt/broker.js';
+import { EmbeddedBroker, type CommandSender } from './sources/mqtt/broker.js';
 import { Checkpointer } from './store/checkpointer.js';
 import { CronStateStore } from './store/cron-state.js';
 import { IdempotencyStore } from './store/idempotency.js';
@@ -33,6 +34,12 @@ const LOOP_DELAY_RESOLUTION_MS = 10;
  */
 function lateness(ns: number): number {
   return Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
+}
+
+/** Who sent an MQTT command, for the ledger: `user "alice", client id "agent-1"`. */
+function senderText(sender: CommandSender): string {
+  const client = `client id ${JSON.stringify(sender.clientId)}`;
+  return sender.username === null ? client : `user ${JSON.stringify(sender.username)}, ${client}`;
 }
 
 export interface DaemonDeps {
@@ -129,11 +136,14 @@ export class Daemon {
         maxPacketBytes: c.mqtt.max_packet_bytes,
         maxConnections: c.mqtt.max_connections,
         users: c.mqtt.users,
+        limits: c.mqtt,
         logger: this.log.child('mqtt'),
         onEvent: (event) => this.dispatch(event),
         onResult: (runId, result) => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt')),
-        onCommand: (runId, command) =>
-          this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
+        onCommand: (runId, command, sender) => {
+          const by = senderText(sender);
+          this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt', by) : this.engine.cancel(runId, 'mqtt', by));
+        },
       });
       mqtt = await this.broker.start();
       // Step contexts are retained in memory: after a restart, those of restored runs again.
@@ -274,7 +284,7 @@ export class Daemon {
         type: 'gauge',
         samples: [{ value: sync.maxSeconds }],
       },
-      { name: 'sopgate_broker_clients', help: 'Clients connected to the embedded broker.', type: 'gauge', samples: [{ value: this.broker?.clients() ?? 0 }] },
+      ...brokerMetrics(this.broker?.clients() ?? 0, this.broker?.stats() ?? null),
       { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },
       {
         name: 'sopgate_event_loop_delay_seconds',

@@ -10,7 +10,7 @@ import { withTimeout } from './helpers/process.js';
 const WAIT_MS = 15_000;
 /** 1,200 messages of 32 KiB: more than the socket buffers of both ends hold on loopback. */
 const NOISE = { count: 1200, payload: 'x'.repeat(32 * 1024) };
-const LIMITS = { maxQueuedMessages: 100, maxQueuedBytes: 256 * 1024 };
+const LIMITS = { max_queued_messages: 100, max_queued_bytes: 256 * 1024 };
 
 const ROUND = 50;
 const ROUNDS = 400;

@@ -31,7 +31,7 @@ async function retainedOf(connect: () => Promise<MqttClient>, filter: string, ex
 
 describe('retained messages', () => {
   test('past max_retained_messages a new topic is delivered but not retained', async (t) => {
-    const h = await startBroker(t, { limits: { maxRetainedMessages: 3, maxRetainedBytes: 10_000 } });
+    const h = await startBroker(t, { limits: { max_retained_messages: 3, max_retained_bytes: 10_000 } });
     const live = await h.connect();
     await live.subscribeAsync('state/#');
     const seen: string[] = [];
@@ -55,7 +55,7 @@ describe('retained messages', () => {
   });
 
   test('past max_retained_bytes a replacement takes the old message with it; step contexts are exempt', async (t) => {
-    const h = await startBroker(t, { limits: { maxRetainedMessages: 100, maxRetainedBytes: 2000 } });
+    const h = await startBroker(t, { limits: { max_retained_messages: 100, max_retained_bytes: 2000 } });
     const pub = await h.connect();
     await pub.publishAsync('big/a', 'a'.repeat(900), { retain: true });
     await pub.publishAsync('big/b', 'b'.repeat(900), { retain: true });
@@ -76,7 +76,7 @@ describe('retained messages', () => {
 
 describe('unreleased QoS 2 messages', () => {
   test('a client holding more than max_inflight_bytes without PUBREL is disconnected; releasing frees room', async (t) => {
-    const h = await startBroker(t, { maxPacketBytes: 64 * 1024, limits: { maxInflightBytes: 100 * 1024 } });
+    const h = await startBroker(t, { maxPacketBytes: 64 * 1024, limits: { max_inflight_bytes: 100 * 1024 } });
     const payload = Buffer.alloc(30 * 1024, 0x61);
     const fair = await rawConnect(h.port, { clientId: 'fair' });
     await fair.next('connack');

@@ -7,6 +7,7 @@ import { EXECUTION_MODES, type Finding } from '../sop/types.js';
 import { int, isTable, oneOf, readTable, str, strList, tableList, type TableIssue, type TableOf } from './schema.js';
 import { parseToml, tomlErrorText } from './toml.js';
 import { TomlLines } from './toml-lines.js';
+import { checkMqtt, type MqttChecked } from './mqtt-checks.js';
 
 /** One [[mqtt.users]] entry: who may connect to the embedded broker. */
 export interface MqttUser {
@@ -140,6 +141,7 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     }
     sections[name] = Object.freeze(values);
   }
+  checkMqtt(sections.mqtt as MqttChecked, { errors, warnings }, (key, message) => ({ message, file: label, line: lines.keyOrHeader('mqtt', key) }));
   const timezone = (sections.cron as { timezone: string }).timezone;
   if (!isValidTimezone(timezone)) {
     errors.push({ message: `[cron] unknown timezone ${JSON.stringify(timezone)}`, file: label, line: lines.key('cron', 'timezone') });

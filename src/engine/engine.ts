@@ -160,14 +160,17 @@ export class Engine {
     return this.commit(tx).then(() => ({ ok: true, run }));
   }
 
-  /** Each action resolves once its change is durable, with the run as it was then. */
-  approve(runId: string, actor: Actor): Promise<ActionResult> {
+  /**
+   * Each action resolves once its change is durable, with the run as it was then. `by`
+   * names who acted within the actor (an MQTT user and client id), for the ledger.
+   */
+  approve(runId: string, actor: Actor, by?: string): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status !== 'waiting_approval') {
       return Promise.resolve({ ok: false, reason: 'not_waiting', message: `run ${runId} is not waiting for approval` });
     }
-    return this.passGate(st, actor, null);
+    return this.passGate(st, actor, by ?? null);
   }
 
   advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
@@ -185,11 +188,12 @@ export class Engine {
     return this.commitWithRun(tx, st);
   }
 
-  cancel(runId: string, actor: Actor): Promise<ActionResult> {
+  cancel(runId: string, actor: Actor, by?: string): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     const tx = new Tx();
-    this.finish(tx, st, 'cancelled', `cancelled by ${actor}`, actor);
+    const reason = `cancelled by ${actor}`;
+    this.finish(tx, st, 'cancelled', reason, actor, by === undefined ? reason : `${reason} (${by})`);
     return this.commitWithRun(tx, st);
   }
 
@@ -306,7 +310,8 @@ export class Engine {
     this.proceed(tx, st);
   }
 
-  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor): void {
+  /** `detail` is the ledger's (the reason unless told), `reason` the run's. */
+  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor, detail = reason): void {
     const rec = st.record;
     const now = this.o.clock.now();
     rec.status = status;
@@ -317,7 +322,7 @@ export class Engine {
     rec.completed_at = isoTime(now);
     rec.reason = reason;
     tx.touch(st);
-    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
+    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail });
     // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
     if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
     this.runs.finish(tx, st, now);

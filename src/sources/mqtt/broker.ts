@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import { BROKER_LIMITS, type MqttUser } from '../../config/config.js';
+import { isLoopbackHost } from '../../config/mqtt-checks.js';
 import type { RunEvent, StepStatus } from '../../engine/types.js';
 import type { GatewayEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
@@ -20,7 +21,7 @@ import { Access } from './access.js';
 import { boundDeliveries, boundPersistence, detachDeliveries, storeRetained } from './aedes-internals.js';
 import { ConnectionGate } from './connections.js';
 import { Gatekeeper, Refusal, remote } from './gatekeeper.js';
-import { isLoopback, parseListen } from './listen.js';
+import { parseListen } from './listen.js';
 import { MemoryCaps } from './memory-caps.js';
 import { Outbox } from './outbox.js';
 import { parseResult, RunEventSubscribers, runEventPacket } from './run-events.js';
@@ -29,21 +30,7 @@ import { errorMessage } from '../../errors.js';
 import { isoTime } from '../../time.js';
 
 /** [mqtt] max_queued_*, max_inflight_bytes and max_retained_* (config.ts has the defaults). */
-export interface BrokerLimits {
-  maxQueuedMessages: number;
-  maxQueuedBytes: number;
-  maxInflightBytes: number;
-  maxRetainedMessages: number;
-  maxRetainedBytes: number;
-}
-
-const DEFAULT_LIMITS: BrokerLimits = {
-  maxQueuedMessages: BROKER_LIMITS.max_queued_messages,
-  maxQueuedBytes: BROKER_LIMITS.max_queued_bytes,
-  maxInflightBytes: BROKER_LIMITS.max_inflight_bytes,
-  maxRetainedMessages: BROKER_LIMITS.max_retained_messages,
-  maxRetainedBytes: BROKER_LIMITS.max_retained_bytes,
-};
+export type BrokerLimits = { [K in keyof typeof BROKER_LIMITS]: number };
 
 /** Who sent an MQTT command, for the audit ledger. */
 export interface CommandSender {
@@ -116,7 +103,7 @@ export class EmbeddedBroker {
     this.access = new Access(deps.users, this.topics);
     this.log = deps.logger;
     this.gatekeeper = new Gatekeeper(this.access, this.topics, this.log, (message) => this.fail(message));
-    const limits = { ...DEFAULT_LIMITS, ...deps.limits };
+    const limits: BrokerLimits = { ...BROKER_LIMITS, ...deps.limits };
     this.outbox = new Outbox(limits, this.log);
     this.memory = new MemoryCaps(limits, (topic) => this.topics.isStepContext(topic), this.log, (message) => new Refusal(message));
     this.subscribers = new RunEventSubscribers(this.topics);
@@ -184,7 +171,7 @@ export class EmbeddedBroker {
     const address = server.address() as AddressInfo;
     const where = `${address.address}:${address.port}`;
     if (!this.access.open) this.log.log('info', `embedded broker listening on ${where} (${this.deps.users.length} user(s))`);
-    else if (isLoopback(address.address)) this.log.log('info', `embedded broker listening on ${where} (anonymous clients may read run events: no [[mqtt.users]])`);
+    else if (isLoopbackHost(address.address)) this.log.log('info', `embedded broker listening on ${where} (anonymous clients may read run events: no [[mqtt.users]])`);
     else this.log.log('warn', `embedded broker listening on ${where} for anonymous clients (no [[mqtt.users]]): anyone who can reach it may publish events that start SOPs and read run events`);
     return { host: address.address, port: address.port };
   }

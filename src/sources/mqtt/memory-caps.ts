@@ -12,9 +12,9 @@ import type { Logger } from '../../log.js';
 import type { PersistenceBounds } from './aedes-internals.js';
 
 export interface MemoryLimits {
-  maxInflightBytes: number;
-  maxRetainedMessages: number;
-  maxRetainedBytes: number;
+  max_inflight_bytes: number;
+  max_retained_messages: number;
+  max_retained_bytes: number;
 }
 
 /** The caps in front of aedes' persistence, with a warning when one refuses. */
@@ -28,23 +28,23 @@ export class MemoryCaps implements PersistenceBounds {
     private readonly log: Logger,
     private readonly refusal: (message: string) => Error,
   ) {
-    this.retained = new RetainedCaps(limits.maxRetainedMessages, limits.maxRetainedBytes, exempt);
-    this.incoming = new IncomingHold(limits.maxInflightBytes);
+    this.retained = new RetainedCaps(limits.max_retained_messages, limits.max_retained_bytes, exempt);
+    this.incoming = new IncomingHold(limits.max_inflight_bytes);
   }
 
   retain(packet: PublishPacket): RetainVerdict {
     const verdict = this.retained.retain(packet);
     // One line per thousand refusals: a client that retains in a loop must not flood the journal.
     if (verdict !== 'store' && this.retained.refused % 1000 === 1) {
-      const { maxRetainedMessages, maxRetainedBytes } = this.limits;
-      this.log.log('warn', `message on ${packet.topic} not retained: max_retained_messages (${maxRetainedMessages}) or max_retained_bytes (${maxRetainedBytes}) reached (${this.retained.refused} refused so far)`);
+      const { max_retained_messages, max_retained_bytes } = this.limits;
+      this.log.log('warn', `message on ${packet.topic} not retained: max_retained_messages (${max_retained_messages}) or max_retained_bytes (${max_retained_bytes}) reached (${this.retained.refused} refused so far)`);
     }
     return verdict;
   }
 
   holdIncoming(clientId: string, messageId: number, bytes: number): Error | null {
     if (this.incoming.hold(clientId, messageId, bytes)) return null;
-    this.log.log('warn', `client ${clientId} disconnected: ${this.incoming.bytesOf(clientId)} bytes of QoS 2 messages it has not released (max_inflight_bytes = ${this.limits.maxInflightBytes})`);
+    this.log.log('warn', `client ${clientId} disconnected: ${this.incoming.bytesOf(clientId)} bytes of QoS 2 messages it has not released (max_inflight_bytes = ${this.limits.max_inflight_bytes})`);
     return this.refusal('max_inflight_bytes exceeded');
   }
 

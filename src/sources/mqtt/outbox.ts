@@ -8,8 +8,8 @@ import type { Logger } from '../../log.js';
 import type { Backlog, DeliveryPolicy } from './aedes-internals.js';
 
 export interface QueueLimits {
-  maxQueuedMessages: number;
-  maxQueuedBytes: number;
+  max_queued_messages: number;
+  max_queued_bytes: number;
 }
 
 export class Outbox implements DeliveryPolicy {
@@ -26,15 +26,15 @@ export class Outbox implements DeliveryPolicy {
   ) {}
 
   admit(client: Client, backlog: Backlog, packet: PublishPacket, live: boolean): boolean {
-    const { maxQueuedMessages, maxQueuedBytes } = this.limits;
-    if (backlog.messages < maxQueuedMessages && backlog.bytes < maxQueuedBytes) {
+    const { max_queued_messages, max_queued_bytes } = this.limits;
+    if (backlog.messages < max_queued_messages && backlog.bytes < max_queued_bytes) {
       if (backlog.messages === 0) this.dropping.delete(client);
       return true;
     }
     // Retained messages for a new subscription are paced by the socket: one at a time.
     if (!live) return true;
     if (client.conn.destroyed) return false;
-    const full = `${backlog.messages} messages (${backlog.bytes} bytes) wait to be written to it (max_queued_messages = ${maxQueuedMessages}, max_queued_bytes = ${maxQueuedBytes})`;
+    const full = `${backlog.messages} messages (${backlog.bytes} bytes) wait to be written to it (max_queued_messages = ${max_queued_messages}, max_queued_bytes = ${max_queued_bytes})`;
     if (packet.qos === 0) {
       this.dropped++;
       if (!this.dropping.has(client)) {
