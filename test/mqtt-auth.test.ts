@@ -217,10 +217,13 @@ describe('MQTT 3.1.1 refusals', () => {
     await sub.next('connack');
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/\u0000/#', qos: 0 }] });
     await sub.closed;
+    // A will that would be published on such a topic: refused at CONNECT, no CONNACK.
+    const will = await rawConnect(h.port, { clientId: 'nul-will', will: { topic: 'sensors/\u0000', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    await will.closed;
     const m = await h.connect();
     await m.publishAsync('sensors/marker', '1');
     await h.event('sensors/marker');
     assert.deepEqual(h.events.map((e) => e.topic), ['sensors/marker']);
-    assert.equal(h.broker.stats().denied, 2);
+    assert.equal(h.broker.stats().denied, 3);
   });
 });

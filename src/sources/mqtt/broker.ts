@@ -117,7 +117,9 @@ export class EmbeddedBroker {
     mqttPacket.writeToStream.cacheNumbers = false;
     const aedes = await Aedes.createBroker({
       preConnect: (client, packet, done) => {
-        if (this.gate.isOversized(client.conn) || !this.gatekeeper.connect(client, packet)) return done(null, false);
+        if (this.gate.isOversized(client.conn)) return done(null, false);
+        const refused = this.gatekeeper.connect(client, packet);
+        if (refused !== null) return done(refused, false);
         boundDeliveries(client, this.outbox);
         done(null, true);
       },

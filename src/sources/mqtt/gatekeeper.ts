@@ -27,8 +27,8 @@ export class Gatekeeper {
     private readonly fail: (message: string) => void,
   ) {}
 
-  /** Checks of a CONNECT before any authentication; false closes the connection. */
-  connect(client: Client, packet: ConnectPacket): boolean {
+  /** Checks of a CONNECT before any authentication: null, or the error that closes the connection. */
+  connect(client: Client, packet: ConnectPacket): Error | null {
     // [MQTT-3.1.3-8]: a zero-length client id needs a clean session. aedes gives such a
     // client a generated id before authenticate, so the CONNECT is remembered here.
     if (packet.clientId === '' && !packet.clean) this.badIdentifier.add(client);
@@ -36,9 +36,9 @@ export class Gatekeeper {
     if (packet.will?.topic.includes('\u0000') === true) {
       this.denied++;
       this.log.log('warn', `connection from ${remote(client)} closed: its will topic contains U+0000`);
-      return false;
+      return new Refusal('will topic contains U+0000');
     }
-    return true;
+    return null;
   }
 
   authenticate(
