@@ -183,6 +183,9 @@ function writeWorkspace(dir: string): string {
     config,
     `state_dir = "state"\n\n[engine]\nmax_concurrent_total = 1000000\nmax_finished_runs = 1000000\n\n` +
       `[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nrate_limit_per_minute = 0\n\n[mqtt]\nlisten = "127.0.0.1:0"\n` +
+      // Pass-through keeps PASS_WINDOW messages in flight: the subscriber's queue bound sits
+      // above it, so that a subscriber a little slower than the publisher loses nothing.
+      `max_queued_messages = ${PASS_WINDOW * 2}\nmax_queued_bytes = ${PASS_WINDOW * 2 * 1024}\n` +
       (args.synchronous === undefined ? '' : `\n[store]\nsynchronous = "${args.synchronous}"\n`),
   );
   return config;
@@ -292,9 +295,9 @@ async function connect(port: number, id: string): Promise<MqttClient> {
  * Publishes message i for i in [from, to), respecting backpressure: a QoS 0 publish calls
  * back at once when the socket took the packet, and on 'drain' when it did not; we wait for
  * that. Yields every 64 messages so the subscriber and the daemon's stdout are read, and,
- * with `room`, waits until it allows more messages in flight.
+ * with `room` (told how many it has published), waits until it allows more in flight.
  */
-async function publishRange(client: MqttClient, from: number, to: number, payload: (i: number) => string, room?: () => boolean): Promise<void> {
+async function publishRange(client: MqttClient, from: number, to: number, payload: (i: number) => string, room?: (published: number) => boolean): Promise<void> {
   for (let i = from; i < to; i++) {
     let written = false;
     let failed: Error | undefined;
@@ -315,7 +318,7 @@ async function publishRange(client: MqttClient, from: number, to: number, payloa
     if (failed !== undefined) throw failed;
     if ((i & 63) !== 63) continue;
     await new Promise((resolve) => setImmediate(resolve));
-    for (let waited = 0; room !== undefined && !room(); waited++) {
+    for (let waited = 0; room !== undefined && !room(i + 1 - from); waited++) {
       if (waited > 10_000) throw new Error('the subscriber stopped receiving');
       await sleep(1);
     }
@@ -348,7 +351,7 @@ class PassThrough {
   private lastAt = 0;
   private sent = 0;
 
-  private constructor(private readonly pub: MqttClient, private readonly sub: MqttClient, private readonly pid: number) {
+  private constructor(private readonly pub: MqttClient, private readonly sub: MqttClient, private readonly pid: number, private readonly name: string) {
     sub.on('message', () => {
       this.received++;
       this.lastAt = performance.now();
@@ -358,7 +361,7 @@ class PassThrough {
   static async open(port: number, pid: number, name: string): Promise<PassThrough> {
     const sub = await connect(port, `${name}-sub`);
     await sub.subscribeAsync('sensors/#', { qos: 0 });
-    const rig = new PassThrough(await connect(port, `${name}-pub`), sub, pid);
+    const rig = new PassThrough(await connect(port, `${name}-pub`), sub, pid, name);
     await rig.round(PASS_WARMUP); // JIT and buffers warm
     rig.rounds.length = 0;
     return rig;
@@ -367,7 +370,11 @@ class PassThrough {
   async round(n: number): Promise<void> {
     const [from, base, cpu0, bench0] = [this.sent, this.received, cpuSecs(this.pid), process.cpuUsage()];
     const t0 = performance.now();
-    await publishRange(this.pub, from, from + n, (i) => reading(i, coldValue(i)), () => this.sent - this.received < PASS_WINDOW);
+    // The window counts what this round published so far against what came back.
+    const room = (published: number): boolean => published - (this.received - base) < PASS_WINDOW;
+    await publishRange(this.pub, from, from + n, (i) => reading(i, coldValue(i)), room).catch((err: Error) => {
+      throw new Error(`${this.name} pass-through: ${err.message}`);
+    });
     this.sent = from + n;
     await waitFor(() => this.received - base >= n, () => this.received, 5_000);
     const secs = (this.lastAt - t0) / 1000;

@@ -63,6 +63,21 @@ describe('sopgate validate', () => {
     assert.equal((await cli(root, 'validate', 'stepless')).code, 1);
   });
 
+  test('a broker open to the network without users is a config warning: exit 1', async () => {
+    const open = await makeTree({
+      'sopgate.toml': '[mqtt]\nlisten = "0.0.0.0:1883"\n',
+      'sops/only/SOP.toml': sopToml('only'),
+      'sops/only/SOP.md': ONE_STEP_MD,
+    });
+    try {
+      const r = await cli(open, 'validate');
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /^sopgate\.toml:2: warning: \[mqtt\] listen = "0\.0\.0\.0:1883" without \[\[mqtt\.users\]\]/m);
+    } finally {
+      await removeTree(open);
+    }
+  });
+
   test('an unknown name exits 2', async () => {
     const r = await cli(root, 'validate', 'nope');
     assert.equal(r.code, 2);

@@ -29,7 +29,18 @@ describe('gateway config', () => {
       webhook_auth: 'token',
       webhook_secret: '',
     });
-    assert.deepEqual({ ...c.mqtt }, { listen: '127.0.0.1:1883', event_prefix: 'sopgate', max_packet_bytes: 262144, max_connections: 256, users: [] });
+    assert.deepEqual({ ...c.mqtt }, {
+      listen: '127.0.0.1:1883',
+      event_prefix: 'sopgate',
+      max_packet_bytes: 262144,
+      max_connections: 256,
+      max_queued_messages: 1000,
+      max_queued_bytes: 524288,
+      max_inflight_bytes: 524288,
+      max_retained_messages: 10000,
+      max_retained_bytes: 8388608,
+      users: [],
+    });
     assert.deepEqual({ ...c.cron }, { timezone: 'UTC', catch_up: 'skip' });
     assert.deepEqual({ ...c.store }, { synchronous: 'full' });
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
@@ -97,6 +108,34 @@ describe('gateway config', () => {
     const bad = buildConfig('[[mqtt.users]]\nusername = "sensor"\npassword_hash = "hunter2"\n', 'sopgate.toml', '/x');
     assert.ok(!bad.ok);
     assert.match(bad.errors[0]!.message, /\[mqtt\] users must be an array of \[\[mqtt\.users\]\] tables/);
+  });
+
+  test('[mqtt] event_prefix must be a topic name to root commands on: an error with its line', () => {
+    for (const prefix of ['', 'a/#', '+/gw', 'site/#/x', '/gw', 'gw/', '$gw']) {
+      const result = buildConfig(`[mqtt]\nlisten = "127.0.0.1:1883"\nevent_prefix = ${JSON.stringify(prefix)}\n`, 'sopgate.toml', '/x');
+      assert.ok(!result.ok, prefix);
+      assert.equal(result.errors.length, 1, prefix);
+      assert.match(result.errors[0]!.message, /^\[mqtt\] event_prefix .* must not/, prefix);
+      assert.equal(result.errors[0]!.line, 3, prefix);
+    }
+    for (const prefix of ['sopgate', 'site/gw-1', 'plant 3/line_1']) {
+      assert.ok(buildConfig(`[mqtt]\nevent_prefix = ${JSON.stringify(prefix)}\n`, 'sopgate.toml', '/x').ok, prefix);
+    }
+  });
+
+  test('[mqtt] listening beyond loopback without users is a warning with its line', () => {
+    for (const listen of ['0.0.0.0:1883', ':1883', '192.168.1.20:1883', '[::]:1883']) {
+      const result = buildConfig(`[mqtt]\nlisten = "${listen}"\n`, 'sopgate.toml', '/x');
+      assert.ok(result.ok, listen);
+      assert.equal(result.warnings.length, 1, listen);
+      assert.equal(result.warnings[0]!.line, 2);
+      assert.match(result.warnings[0]!.message, /without \[\[mqtt\.users\]\]: anyone on the network may connect anonymously/);
+    }
+    for (const listen of ['127.0.0.1:1883', '127.0.0.53:1883', 'localhost:1883', '[::1]:1883', '']) {
+      assert.deepEqual(buildConfig(`[mqtt]\nlisten = "${listen}"\n`, 'sopgate.toml', '/x').warnings, [], listen);
+    }
+    const withUsers = buildConfig('[mqtt]\nlisten = "0.0.0.0:1883"\n[[mqtt.users]]\nusername = "a"\npassword_hash = "scrypt$16384$8$1$c2FsdA$aGFzaA"\n', 'sopgate.toml', '/x');
+    assert.deepEqual(withUsers.warnings, []);
   });
 
   test('unknown keys are warnings, not errors', () => {

@@ -4,6 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
+import { hashPassword } from '../src/sources/mqtt/password.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { cli, removeTree } from './helpers/workspace.js';
 
@@ -47,6 +48,9 @@ topic = "echo/in"
 `;
 const ECHO_MD = '# Echo\n\n## Steps\n\n1. **Echo**\n\n   ```mqtt_publish\n   topic = "echo/in"\n   payload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\n   qos = 1\n   ```\n';
 
+// Commands over MQTT need a user with gateway_access = "readwrite".
+const OPERATOR = `[[mqtt.users]]\nusername = "operator"\npassword_hash = "${hashPassword('operator-pw')}"\ngateway_access = "readwrite"\n`;
+
 let h: DaemonHarness;
 let client: mqtt.MqttClient;
 before(async () => {
@@ -57,8 +61,8 @@ before(async () => {
     'sops/deploy/SOP.md': DEPLOY_MD,
     'sops/echo/SOP.toml': ECHO_TOML,
     'sops/echo/SOP.md': ECHO_MD,
-  });
-  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
+  }, OPERATOR);
+  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`, { username: 'operator', password: 'operator-pw', clientId: 'ops-console' });
 });
 after(async () => {
   await client.endAsync();
@@ -121,7 +125,7 @@ describe('daemon', () => {
   });
 
   test('mqtt_publish reaches subscribers, JSON-escaped, and never triggers a SOP', async () => {
-    const listener = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
+    const listener = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`, { username: 'operator', password: 'operator-pw' });
     try {
       const received: string[] = [];
       await listener.subscribeAsync('echo/in');
@@ -148,8 +152,8 @@ describe('daemon', () => {
     assert.equal(cancelled.reason, 'cancelled by mqtt');
     const ledger = (await h.api('GET', `/api/ledger?run=${one}`)).body;
     assert.deepEqual(
-      ledger.filter((e: any) => e.actor !== 'engine').map((e: any) => `${e.kind} ${e.actor}`),
-      ['approved mqtt', 'cancelled mqtt'],
+      ledger.filter((e: any) => e.actor !== 'engine').map((e: any) => `${e.kind} ${e.actor}: ${e.detail}`),
+      ['approved mqtt: user "operator", client id "ops-console"', 'cancelled mqtt: cancelled by mqtt (user "operator", client id "ops-console")'],
     );
 
     const two = (await h.api('POST', '/api/sops/deploy/execute')).body.run_id;

@@ -9,6 +9,8 @@ import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';
 import { hashPassword } from '../src/sources/mqtt/password.js';
+import { startBroker } from './helpers/broker.js';
+import { rawConnect } from './helpers/mqtt-raw.js';
 
 /** mqtt.js types its events, so node:events once() does not take its clients. */
 const whenClosed = (c: MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
@@ -23,6 +25,7 @@ const RUN = { run_id: 'r-1', sop_name: 'fan', status: 'running' } as Run;
 
 const events: GatewayEvent[] = [];
 const results: string[] = [];
+const commands: string[] = [];
 const signal = new EventEmitter();
 const logger = memoryLogger();
 const broker = new EmbeddedBroker({
@@ -38,6 +41,10 @@ const broker = new EmbeddedBroker({
   },
   onResult: (runId, r, clientId) => {
     results.push(`${runId} ${r.status} ${clientId}`);
+    signal.emit('result');
+  },
+  onCommand: (runId, command, sender) => {
+    commands.push(`${runId} ${command} ${sender.username} ${sender.clientId}`);
     signal.emit('result');
   },
 });
@@ -129,10 +136,94 @@ describe('broker ACL on <event_prefix>/', () => {
     assert.ok(broker.stats().denied >= 3);
   });
 
+  test('a command names its sender: the user and the client id', async () => {
+    const alice = await as('alice');
+    await alice.publishAsync('site/gw/runs/r-6/approve', '');
+    while (commands.length === 0) await once(signal, 'result');
+    assert.deepEqual(commands, ['r-6 approve alice alice']);
+  });
+
+  test('only "readwrite" users see $SYS/ (client ids and subscriptions)', async () => {
+    for (const name of ['carol', 'bob']) {
+      await assert.rejects((await as(name)).subscribeAsync('$SYS/#'), /Subscribe error/);
+    }
+    const alice = await as('alice');
+    const [granted] = await alice.subscribeAsync('$SYS/+/new/clients');
+    assert.equal(granted?.qos, 0);
+    const got = whenMessage(alice);
+    await connect({ username: 'bob', password: 'bob-pw', clientId: 'agent-7' });
+    const [topic, payload] = await got;
+    assert.match(topic, /^\$SYS\/.+\/new\/clients$/);
+    assert.equal(payload.toString(), 'agent-7');
+  });
+
   test('nobody publishes on $SYS/', async () => {
     const alice = await as('alice');
     const closed = whenClosed(alice);
     alice.publish('$SYS/fake/heartbeat', 'x');
     await closed;
+  });
+});
+
+describe('anonymous clients (no [[mqtt.users]])', () => {
+  test('may follow run events but not send commands, nor see $SYS/', async (t) => {
+    const commandsSeen: string[] = [];
+    const h = await startBroker(t, { onCommand: (runId, command) => commandsSeen.push(`${runId} ${command}`) });
+    const c = await h.connect();
+    const [granted] = await c.subscribeAsync('sopgate/runs/#');
+    assert.equal(granted?.qos, 0);
+    const got = whenMessage(c);
+    h.broker.publishRunEvent({ kind: 'started', run: RUN });
+    assert.equal((await got)[0], 'sopgate/runs/r-1/started');
+    await assert.rejects(c.subscribeAsync('$SYS/#'), /Subscribe error/);
+
+    for (const command of ['approve', 'cancel', 'result']) {
+      const d = await h.connect();
+      const closed = whenClosed(d);
+      d.publish(`sopgate/runs/r-1/${command}`, command === 'result' ? '{"status":"completed"}' : '');
+      await closed;
+    }
+    // A marker after the refused commands: had any gone through, it would be in the list first.
+    const m = await h.connect();
+    await m.publishAsync('sensors/marker', '1');
+    await h.event('sensors/marker');
+    assert.deepEqual(commandsSeen, []);
+    assert.deepEqual(h.results, []);
+    assert.ok(h.logger.lines.some((l) => l.startsWith('warn') && l.includes('anonymous clients have "read"')));
+  });
+});
+
+describe('MQTT 3.1.1 refusals', () => {
+  test('a zero-length client id without a clean session: CONNACK 0x02 identifier rejected [MQTT-3.1.3-8]', async (t) => {
+    const h = await startBroker(t);
+    // CONNECT, MQTT 3.1.1, flags 0 (no clean session), keepalive 0, client id "".
+    const c = await rawConnect(h.port, Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x00, 0, 0, 0, 0]));
+    const connack = (await c.next('connack')) as { returnCode?: number };
+    assert.equal(connack.returnCode, 2);
+    await c.closed;
+    // With a clean session the same CONNECT is accepted (the broker makes up an id).
+    const ok = await rawConnect(h.port, { clientId: '', clean: true });
+    assert.equal(((await ok.next('connack')) as { returnCode?: number }).returnCode, 0);
+    ok.socket.destroy();
+  });
+
+  test('a topic or filter with U+0000 closes the connection and is never an event [MQTT-4.7.3-2]', async (t) => {
+    const h = await startBroker(t);
+    const pub = await rawConnect(h.port, { clientId: 'nul-pub' });
+    await pub.next('connack');
+    pub.send({ cmd: 'publish', topic: 'sensors/a\u0000b', payload: '1', qos: 0, retain: false, dup: false });
+    await pub.closed;
+    const sub = await rawConnect(h.port, { clientId: 'nul-sub' });
+    await sub.next('connack');
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sensors/\u0000/#', qos: 0 }] });
+    await sub.closed;
+    // A will that would be published on such a topic: refused at CONNECT, no CONNACK.
+    const will = await rawConnect(h.port, { clientId: 'nul-will', will: { topic: 'sensors/\u0000', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    await will.closed;
+    const m = await h.connect();
+    await m.publishAsync('sensors/marker', '1');
+    await h.event('sensors/marker');
+    assert.deepEqual(h.events.map((e) => e.topic), ['sensors/marker']);
+    assert.equal(h.broker.stats().denied, 3);
   });
 });

@@ -3,74 +3,17 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { describe, test, type TestContext } from 'node:test';
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { EmbeddedBroker, type BrokerDeps } from '../src/sources/mqtt/broker.js';
+import { describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';
 import type { Run, RunEvent, StepHandoff } from '../src/core/run.js';
-import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
+import { hashPassword } from '../src/sources/mqtt/password.js';
+import { nextMessage, startBroker, whenClosed } from './helpers/broker.js';
 
-/** mqtt.js types its events, so node:events once() does not take its clients. */
-const whenClosed = (c: MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));
-
-type Result = { runId: string; status: string; output: string; clientId: string };
-
-async function startBroker(t: TestContext, deps: Partial<BrokerDeps> = {}) {
-  const events: GatewayEvent[] = [];
-  const results: Result[] = [];
-  const signal = new EventEmitter();
-  const logger = memoryLogger();
-  const broker = new EmbeddedBroker({
-    listen: '127.0.0.1:0',
-    eventPrefix: 'sopgate',
-    maxPacketBytes: 4096,
-    maxConnections: 20,
-    users: [],
-    logger,
-    onEvent: (e) => {
-      events.push(e);
-      signal.emit('change');
-    },
-    onResult: (runId, r, clientId) => {
-      results.push({ runId, ...r, clientId });
-      signal.emit('change');
-    },
-    now: () => new Date('2025-01-02T03:04:05.000Z'),
-    ...deps,
-  });
-  const { port } = await broker.start();
-  const clients: MqttClient[] = [];
-  t.after(async () => {
-    await Promise.all(clients.map((c) => c.endAsync(true)));
-    await broker.stop();
-  });
-  const connect = async (opts: IClientOptions = {}) => {
-    const c = await connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ...opts }, false);
-    clients.push(c);
-    return c;
-  };
-  /** Resolves once `pick` finds something in the collected events/results (no polling). */
-  const until = async <T>(pick: () => T | undefined): Promise<T> => {
-    for (;;) {
-      const found = pick();
-      if (found !== undefined) return found;
-      await once(signal, 'change');
-    }
-  };
-  const event = (topic: string) => until(() => events.find((e) => e.topic === topic));
-  return { broker, port, events, results, logger, connect, until, event };
-}
-
-function nextMessage(client: MqttClient, topic: string): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (t: string, payload: Buffer) => {
-      if (t !== topic) return;
-      client.off('message', on);
-      resolve(payload.toString('utf8'));
-    };
-    client.on('message', on);
-  });
-}
+/** Commands need a user with gateway_access = "readwrite": anonymous clients only read. */
+const OPERATOR = { username: 'operator', password_hash: hashPassword('operator-pw'), gateway_access: 'readwrite' as const };
+const asOperator = { username: 'operator', password: 'operator-pw' };
 
 const RUN: Run = {
   run_id: 'r-1',
@@ -104,10 +47,10 @@ describe('embedded broker: events', () => {
   });
 
   test("the gateway's own topics and the broker's run events never become events", async (t) => {
-    const h = await startBroker(t);
-    const sub = await h.connect();
+    const h = await startBroker(t, { users: [OPERATOR] });
+    const sub = await h.connect(asOperator);
     await sub.subscribeAsync('#');
-    const pub = await h.connect();
+    const pub = await h.connect(asOperator);
     const got = nextMessage(sub, 'sopgate/runs/r-1/started');
     h.broker.publishRunEvent({ kind: 'started', run: RUN });
     assert.deepEqual(JSON.parse(await got), RUN);
@@ -141,8 +84,8 @@ describe('embedded broker: events', () => {
   });
 
   test('a result message calls onResult; malformed ones are logged and ignored', async (t) => {
-    const h = await startBroker(t);
-    const c = await h.connect({ clientId: 'operator-1' });
+    const h = await startBroker(t, { users: [OPERATOR] });
+    const c = await h.connect({ ...asOperator, clientId: 'operator-1' });
     for (const bad of ['not json', '[1]', '{"status":"done"}', '{"status":"failed","output":7}', '']) {
       await c.publishAsync('sopgate/runs/r-9/result', bad);
     }

@@ -8,6 +8,7 @@ import { LISTEN_FORMS, parseListen } from '../core/listen.js';
 import { int, isTable, oneOf, readTable, str, strList, tableList, type Spec, type TableIssue, type TableOf } from '../toml/schema.js';
 import { parseToml, tomlErrorText } from '../toml/parse.js';
 import { TomlLines } from '../toml/lines.js';
+import { checkMqtt, type MqttChecked } from './mqtt-checks.js';
 
 /** One [[mqtt.users]] entry: who may connect to the embedded broker. */
 export interface MqttUser {
@@ -28,6 +29,20 @@ function listen(fallback: string, off?: string): Spec<string> {
 }
 
 const GATEWAY_ACCESS = ['none', 'read', 'readwrite'];
+
+/**
+ * What the embedded broker may hold, sized for a 512 MB board: per client, the messages
+ * waiting to be written to it and the QoS 2 messages it sent and has not released; for the
+ * whole broker, the retained messages. The worst case is about max_connections ×
+ * (max_queued_bytes + max_inflight_bytes) + max_retained_bytes.
+ */
+export const BROKER_LIMITS = {
+  max_queued_messages: 1000,
+  max_queued_bytes: 512 * 1024,
+  max_inflight_bytes: 512 * 1024,
+  max_retained_messages: 10_000,
+  max_retained_bytes: 8 * 1024 * 1024,
+} as const;
 const mqttUser = (t: Record<string, unknown>): string | null => {
   if (typeof t.username !== 'string' || t.username === '') return 'username';
   if (typeof t.password_hash !== 'string' || !t.password_hash.startsWith('scrypt$')) return 'password_hash';
@@ -67,6 +82,14 @@ const SECTIONS = {
     event_prefix: str('sopgate'),
     max_packet_bytes: int(1, 262144),
     max_connections: int(1, 256),
+    /** Messages waiting to be written to one client; past either bound QoS 0 ones are dropped, and a QoS 1/2 one disconnects it. */
+    max_queued_messages: int(1, BROKER_LIMITS.max_queued_messages),
+    max_queued_bytes: int(1, BROKER_LIMITS.max_queued_bytes),
+    /** Bytes of QoS 2 messages one client sent and has not released (PUBREL); past it the client is disconnected. */
+    max_inflight_bytes: int(1, BROKER_LIMITS.max_inflight_bytes),
+    /** Retained messages kept from clients; past either cap a new one is delivered but not retained. */
+    max_retained_messages: int(0, BROKER_LIMITS.max_retained_messages),
+    max_retained_bytes: int(0, BROKER_LIMITS.max_retained_bytes),
     users: tableList<MqttUser>(
       'an array of [[mqtt.users]] tables, each with username, password_hash (from sopgate hash-password) and optional gateway_access = "none" | "read" | "readwrite"',
       mqttUser,
@@ -128,6 +151,7 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     }
     sections[name] = Object.freeze(values);
   }
+  checkMqtt(sections.mqtt as MqttChecked, { errors, warnings }, (key, message) => ({ message, file: label, line: lines.keyOrHeader('mqtt', key) }));
   const timezone = (sections.cron as { timezone: string }).timezone;
   if (!isValidTimezone(timezone)) {
     errors.push({ message: `[cron] unknown timezone ${JSON.stringify(timezone)}`, file: label, line: lines.key('cron', 'timezone') });

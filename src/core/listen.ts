@@ -33,3 +33,8 @@ export function listenAddress(text: string): ListenAddress {
   if (address === null) throw new Error(`invalid listen address ${JSON.stringify(text)}: expected ${LISTEN_FORMS}`);
   return address;
 }
+
+/** Whether a host only this machine can reach: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -190,8 +190,11 @@ export class Engine {
     return this.commitWithRun(tx, st);
   }
 
-  /** Each action resolves once its change is durable, with the run as it was then. */
-  approve(runId: string, actor: Actor): Promise<ActionResult> {
+  /**
+   * Each action resolves once its change is durable, with the run as it was then. `by`
+   * names who acted within the actor (an MQTT user and client id), for the ledger.
+   */
+  approve(runId: string, actor: Actor, by?: string): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status !== 'waiting_approval') {
@@ -199,7 +202,7 @@ export class Engine {
     }
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
-    this.passGate(tx, st, actor, null);
+    this.passGate(tx, st, actor, by ?? null);
     return this.commitWithRun(tx, st);
   }
 
@@ -220,13 +223,14 @@ export class Engine {
     return this.commitWithRun(tx, st);
   }
 
-  cancel(runId: string, actor: Actor): Promise<ActionResult> {
+  cancel(runId: string, actor: Actor, by?: string): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
     tx.touch(st);
-    this.finish(tx, st, 'cancelled', `cancelled by ${actor}`, actor);
+    const reason = `cancelled by ${actor}`;
+    this.finish(tx, st, 'cancelled', reason, actor, by === undefined ? reason : `${reason} (${by})`);
     return this.commitWithRun(tx, st);
   }
 
@@ -365,7 +369,8 @@ export class Engine {
     this.proceed(tx, st);
   }
 
-  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor): void {
+  /** `detail` is the ledger's (the reason unless told), `reason` the run's. */
+  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor, detail = reason): void {
     const rec = st.record;
     const now = this.o.clock.now();
     rec.status = status;
@@ -376,7 +381,7 @@ export class Engine {
     rec.completed_at = isoTime(now);
     rec.reason = reason;
     tx.touch(st);
-    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail: reason });
+    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail });
     // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
     if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
     this.runs.finish(tx, st, now);

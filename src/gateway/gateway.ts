@@ -13,12 +13,13 @@ import { httpMetrics } from '../http/stats.js';
 import { loadOrCreateToken } from '../http/token.js';
 import type { Logger } from '../core/log.js';
 import { byLabel, renderMetrics, type Metric } from '../core/prometheus.js';
+import { brokerMetrics } from '../sources/mqtt/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './sop-set.js';
 import { IdleGc } from './idle-gc.js';
 import { InboundGate } from './inbound-gate.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { CronSource } from '../sources/cron.js';
-import { EmbeddedBroker } from '../sources/mqtt/broker.js';
+import { EmbeddedBroker, type CommandSender } from '../sources/mqtt/broker.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
 import { IdempotencyStore } from '../store/idempotency.js';
@@ -38,6 +39,12 @@ const LOGGED_REASON_BYTES = 300;
  */
 function lateness(ns: number): number {
   return Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
+}
+
+/** Who sent an MQTT command, for the ledger: `user "alice", client id "agent-1"`. */
+function senderText(sender: CommandSender): string {
+  const client = `client id ${JSON.stringify(sender.clientId)}`;
+  return sender.username === null ? client : `user ${JSON.stringify(sender.username)}, ${client}`;
 }
 
 export interface GatewayDeps {
@@ -146,13 +153,15 @@ export class Gateway {
         maxPacketBytes: c.mqtt.max_packet_bytes,
         maxConnections: c.mqtt.max_connections,
         users: c.mqtt.users,
+        limits: c.mqtt,
         logger: this.log.child('mqtt'),
         onEvent: dispatch,
         onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
-        onCommand: (runId, command) =>
-          this.inbound.pass(() =>
-            this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt') : this.engine.cancel(runId, 'mqtt')),
-          ),
+        onCommand: (runId, command, sender) =>
+          this.inbound.pass(() => {
+            const by = senderText(sender);
+            this.fromMqtt(command, runId, command === 'approve' ? this.engine.approve(runId, 'mqtt', by) : this.engine.cancel(runId, 'mqtt', by));
+          }),
       });
       mqtt = await this.broker.start();
     }
@@ -289,7 +298,7 @@ export class Gateway {
         type: 'gauge',
         samples: [{ value: sync.maxSeconds }],
       },
-      { name: 'sopgate_broker_clients', help: 'Clients connected to the embedded broker.', type: 'gauge', samples: [{ value: this.broker?.clients() ?? 0 }] },
+      ...brokerMetrics(this.broker?.clients() ?? 0, this.broker?.stats() ?? null),
       { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },
       {
         name: 'sopgate_event_loop_delay_seconds',

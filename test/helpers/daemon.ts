@@ -19,8 +19,14 @@ export interface DaemonHarness {
   api(method: string, path: string, body?: string): ReturnType<typeof requestJson>;
 }
 
-export async function startDaemon(files: Record<string, string>, extraConfig = ''): Promise<DaemonHarness> {
-  const configText = `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
+/**
+ * `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too);
+ * `tables.http` and `tables.mqtt` are more keys of those two tables.
+ */
+export async function startDaemon(files: Record<string, string>, extraConfig = '', tables: { http?: string; mqtt?: string } = {}): Promise<DaemonHarness> {
+  const configText =
+    `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n${tables.http ?? ''}\n` +
+    `[mqtt]\nlisten = "127.0.0.1:0"\n${tables.mqtt ?? ''}\n`;
   const root = await makeTree({ 'sopgate.toml': configText, ...files });
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));

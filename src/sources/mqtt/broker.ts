@@ -6,22 +6,38 @@
 // one toString of the payload and a synchronous onEvent call per message; nothing else.
 // `published` runs once aedes has handed the message to its subscribers, so the gateway
 // never delays delivery, and only for client messages: the broker's own publishes (run
-// events, $SYS/, the mqtt_publish tool) have no client and never become events.
+// events, $SYS/, the mqtt_publish tool) have no client and never become events. A
+// message's delivery to subscribers does not wait for any of them to read (outbox.ts).
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
-import type { MqttUser } from '../../config/config.js';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
+import { BROKER_LIMITS, type MqttUser } from '../../config/config.js';
+import { isLoopbackHost } from '../../core/listen.js';
 import { parseStepResult, type RunEvent, type StepStatus } from '../../core/run.js';
 import type { GatewayEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
+import { boundDeliveries, boundPersistence, detachDeliveries, storeRetained } from './aedes-internals.js';
 import { ConnectionGate } from './connections.js';
+import { Gatekeeper, Refusal, remote } from './gatekeeper.js';
 import { listenAddress } from '../../core/listen.js';
+import { MemoryCaps } from './memory-caps.js';
+import { Outbox } from './outbox.js';
 import { RunEventSubscribers, runEventPacket } from './run-events.js';
 import { GatewayTopics } from './topics.js';
 import { errorMessage } from '../../core/errors.js';
 import { isoTime } from '../../core/time.js';
+
+/** [mqtt] max_queued_*, max_inflight_bytes and max_retained_* (config.ts has the defaults). */
+export type BrokerLimits = { [K in keyof typeof BROKER_LIMITS]: number };
+
+/** Who sent an MQTT command, for the audit ledger. */
+export interface CommandSender {
+  clientId: string;
+  /** The [[mqtt.users]] name it logged in with; null when anonymous. */
+  username: string | null;
+}
 
 export interface BrokerDeps {
   listen: string;
@@ -29,11 +45,12 @@ export interface BrokerDeps {
   maxPacketBytes: number;
   maxConnections: number;
   users: readonly MqttUser[];
+  limits?: Partial<BrokerLimits>;
   logger: Logger;
   onEvent: (event: GatewayEvent) => void;
   onResult: (runId: string, result: { status: StepStatus; output: string }, clientId: string) => void;
   /** `<prefix>/runs/<run_id>/approve` and `.../cancel` from a client allowed to send them. */
-  onCommand?: (runId: string, command: 'approve' | 'cancel', clientId: string) => void;
+  onCommand?: (runId: string, command: 'approve' | 'cancel', sender: CommandSender) => void;
   now?: () => Date;
 }
 
@@ -52,15 +69,18 @@ export interface BrokerStats {
   refusedConnections: number;
   /** Client, listener and broker errors. */
   errors: number;
+  /** QoS 0 messages not sent to a client that had max_queued_* waiting already. */
+  queueDropped: number;
+  /** Clients disconnected because a QoS 1/2 message found max_queued_* waiting. */
+  queueDisconnects: number;
+  /** Clients disconnected for holding max_inflight_bytes of unreleased QoS 2 messages. */
+  inflightDisconnects: number;
+  /** Messages not retained for max_retained_* (delivered all the same). */
+  retainedRefused: number;
+  /** Retained messages and their bytes under the caps (the gateway's step contexts aside). */
+  retainedMessages: number;
+  retainedBytes: number;
 }
-
-/** The part of aedes' `persistence` (set at creation, absent from its types) that keeps retained messages. */
-interface RetainedStore {
-  storeRetained(packet: PublishPacket): Promise<void>;
-}
-
-/** An error this module raised on purpose (already logged and counted). */
-class Refusal extends Error {}
 
 export class EmbeddedBroker {
   private aedes: Aedes | null = null;
@@ -68,20 +88,25 @@ export class EmbeddedBroker {
   private readonly gate: ConnectionGate;
   private readonly topics: GatewayTopics;
   private readonly access: Access;
+  private readonly gatekeeper: Gatekeeper;
+  private readonly outbox: Outbox;
+  private readonly memory: MemoryCaps;
   private readonly subscribers: RunEventSubscribers;
   /** Runs whose external step context is retained on <prefix>/runs/<id>/step. */
   private readonly retainedSteps = new Set<string>();
   private readonly log: Logger;
-  private readonly counts: Omit<BrokerStats, 'refusedConnections'> = {
-    messagesIn: 0, eventsEmitted: 0, results: 0, authFailures: 0, denied: 0, dropped: 0, errors: 0,
-  };
+  private readonly counts = { messagesIn: 0, eventsEmitted: 0, results: 0, dropped: 0, errors: 0 };
 
   constructor(private readonly deps: BrokerDeps) {
     this.gate = new ConnectionGate(deps.maxConnections, deps.maxPacketBytes, deps.logger);
     this.topics = new GatewayTopics(deps.eventPrefix);
     this.access = new Access(deps.users, this.topics);
-    this.subscribers = new RunEventSubscribers(this.topics);
     this.log = deps.logger;
+    this.gatekeeper = new Gatekeeper(this.access, this.topics, this.log, (message) => this.fail(message));
+    const limits: BrokerLimits = { ...BROKER_LIMITS, ...deps.limits };
+    this.outbox = new Outbox(limits, this.log);
+    this.memory = new MemoryCaps(limits, (topic) => this.topics.isStepContext(topic), this.log, (message) => new Refusal(message));
+    this.subscribers = new RunEventSubscribers(this.topics);
   }
 
   async start(): Promise<{ host: string; port: number }> {
@@ -91,10 +116,21 @@ export class EmbeddedBroker {
     // CONNACK and ~11 MiB of RSS kept for good. A 2-byte Buffer per number written instead.
     mqttPacket.writeToStream.cacheNumbers = false;
     const aedes = await Aedes.createBroker({
-      preConnect: (client, _packet, done) => done(null, !this.gate.isOversized(client.conn)),
-      authenticate: (client, username, password, done) => this.authenticate(client, username, password, done),
-      authorizePublish: (client, packet, done) => this.authorizePublish(client, packet, done),
-      authorizeSubscribe: (client, sub, done) => done(null, this.authorizeSubscribe(client, sub)),
+      preConnect: (client, packet, done) => {
+        if (this.gate.isOversized(client.conn)) return done(null, false);
+        const refused = this.gatekeeper.connect(client, packet);
+        if (refused !== null) return done(refused, false);
+        boundDeliveries(client, this.outbox);
+        done(null, true);
+      },
+      authenticate: (client, username, password, done) => this.gatekeeper.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet)),
+      authorizeSubscribe: (client, sub, done) => {
+        const granted = this.gatekeeper.subscribe(client, sub);
+        if (granted instanceof Error) return done(granted, null);
+        if (granted !== null && this.access.of(client) !== 'none') this.subscribers.add(client, granted.topic);
+        done(null, granted);
+      },
       // Only installed when some user may not read gateway topics: otherwise aedes' default.
       ...(this.access.filtersDelivery
         ? { authorizeForward: (client: Client, packet: AedesPublishPacket) => (this.access.mayReceive(client, packet.topic) ? packet : null) }
@@ -104,6 +140,8 @@ export class EmbeddedBroker {
         done(null);
       },
     });
+    detachDeliveries(aedes);
+    boundPersistence(aedes, this.memory);
     // 'error' is missing from aedes' typed events; an unhandled one would kill the daemon.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.fail(`broker: ${err.message}`));
     aedes.on('clientError', (client, err) => this.clientError(client, err));
@@ -133,8 +171,10 @@ export class EmbeddedBroker {
     this.aedes = aedes;
     this.server = server;
     const address = server.address() as AddressInfo;
-    this.log.log('info', `embedded broker listening on ${address.address}:${address.port}` +
-      (this.access.open ? ' (anonymous clients allowed: no [[mqtt.users]])' : ` (${this.deps.users.length} user(s))`));
+    const where = `${address.address}:${address.port}`;
+    if (!this.access.open) this.log.log('info', `embedded broker listening on ${where} (${this.deps.users.length} user(s))`);
+    else if (isLoopbackHost(address.address)) this.log.log('info', `embedded broker listening on ${where} (anonymous clients may read run events: no [[mqtt.users]])`);
+    else this.log.log('warn', `embedded broker listening on ${where} for anonymous clients (no [[mqtt.users]]): anyone who can reach it may publish events that start SOPs and read run events`);
     return { host: address.address, port: address.port };
   }
 
@@ -170,7 +210,7 @@ export class EmbeddedBroker {
     const empty: PublishPacket = { cmd: 'publish', topic: this.topics.runEvent(runId, 'step'), payload: Buffer.alloc(0), qos: 0, retain: true, dup: false };
     // An empty retained payload deletes the retained message (MQTT 3.1.1 §3.3.1.3); stored
     // directly, so subscribers do not receive an empty `step` message.
-    (aedes as unknown as { persistence: RetainedStore }).persistence.storeRetained(empty).catch((err: unknown) => this.fail(`retained step of run ${runId}: ${errorMessage(err)}`));
+    storeRetained(aedes, empty).catch((err: unknown) => this.fail(`retained step of run ${runId}: ${errorMessage(err)}`));
   }
 
   /** A message from the gateway itself (the mqtt_publish tool); never comes back as an event. */
@@ -187,60 +227,25 @@ export class EmbeddedBroker {
 
   stats(): BrokerStats {
     const { refused, oversizeDrops } = this.gate;
-    return { ...this.counts, dropped: this.counts.dropped + oversizeDrops, refusedConnections: refused };
+    return {
+      ...this.counts,
+      dropped: this.counts.dropped + oversizeDrops,
+      refusedConnections: refused,
+      authFailures: this.gatekeeper.authFailures,
+      denied: this.gatekeeper.denied,
+      queueDropped: this.outbox.dropped,
+      queueDisconnects: this.outbox.disconnected,
+      inflightDisconnects: this.memory.incoming.refused,
+      retainedRefused: this.memory.retained.refused,
+      retainedMessages: this.memory.retained.messages,
+      retainedBytes: this.memory.retained.bytes,
+    };
   }
 
-  private authenticate(
-    client: Client,
-    username: string | undefined,
-    password: Buffer | undefined,
-    done: (error: AuthenticateError | null, success: boolean | null) => void,
-  ): void {
-    this.access.authenticate(username, password).then(
-      (outcome) => {
-        if (outcome.ok) {
-          this.access.grant(client, outcome.access);
-          return done(null, true);
-        }
-        this.counts.authFailures++;
-        this.log.log('warn', `client ${client.id} from ${remote(client)} refused: ${outcome.reason}`);
-        done(Object.assign(new Refusal(outcome.reason), { returnCode: outcome.returnCode }) as unknown as AuthenticateError, false);
-      },
-      (err: unknown) => {
-        this.fail(`authenticating ${client.id}: ${String(err)}`);
-        done(Object.assign(new Refusal('authentication failed'), { returnCode: 3 }) as unknown as AuthenticateError, false);
-      },
-    ).catch((err: unknown) => this.fail(`authenticating ${client.id}: ${String(err)}`));
-  }
-
-  private authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
-    const topic = packet.topic;
-    // aedes' default rule, kept: clients never publish on the broker's $SYS/ topics.
-    if (topic.startsWith('$SYS/')) return done(new Error('$SYS/ topics are reserved'));
-    if (client !== null) {
-      // The rest of a chunk that carried an oversize packet is parsed before the close lands.
-      if (this.gate.isOversized(client.conn)) return done(new Refusal('connection closed: oversize packet'));
-      if (this.topics.owns(topic)) {
-        const why = this.access.refusePublish(client, topic);
-        if (why !== null) {
-          this.counts.denied++;
-          this.log.log('warn', `client ${client.id} disconnected: publish on ${topic} refused: ${why}`);
-          // MQTT 3.1.1 cannot refuse a PUBLISH; the server closes the connection [MQTT-3.3.5-2].
-          return done(new Refusal(why));
-        }
-      }
-    }
-    done(null);
-  }
-
-  private authorizeSubscribe(client: Client, sub: Subscription): Subscription | null {
-    if (!this.access.maySubscribe(client, sub.topic)) {
-      this.counts.denied++;
-      this.log.log('warn', `client ${client.id}: subscription to ${sub.topic} refused: gateway topics need gateway_access = "read" or "readwrite"`);
-      return null;
-    }
-    if (this.access.of(client) !== 'none') this.subscribers.add(client, sub.topic);
-    return sub;
+  private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {
+    // The rest of a chunk that carried an oversize packet is parsed before the close lands.
+    if (client !== null && this.gate.isOversized(client.conn)) return new Refusal('connection closed: oversize packet');
+    return this.gatekeeper.publish(client, packet);
   }
 
   /** A client's message (a will too): an event, or a step result on a gateway topic. */
@@ -251,7 +256,7 @@ export class EmbeddedBroker {
     if (this.topics.owns(topic)) {
       const c = this.topics.command(topic);
       if (c?.command === 'result') this.result(c.runId, payload, client.id);
-      else if (c !== null) this.runCommand(c.runId, c.command, client.id);
+      else if (c !== null) this.runCommand(c.runId, c.command, { clientId: client.id, username: this.access.userOf(client) });
       return;
     }
     this.counts.eventsEmitted++;
@@ -266,9 +271,9 @@ export class EmbeddedBroker {
     return isoTime(this.deps.now === undefined ? Date.now() : this.deps.now().getTime());
   }
 
-  private runCommand(runId: string, command: 'approve' | 'cancel', clientId: string): void {
+  private runCommand(runId: string, command: 'approve' | 'cancel', sender: CommandSender): void {
     try {
-      this.deps.onCommand?.(runId, command, clientId);
+      this.deps.onCommand?.(runId, command, sender);
     } catch (err) {
       this.fail(`${command} listener failed for run ${runId}: ${errorMessage(err)}`);
     }
@@ -290,7 +295,9 @@ export class EmbeddedBroker {
   }
 
   private clientError(client: Client, err: Error): void {
-    if (err instanceof Refusal) return; // logged and counted where it was raised
+    // Logged and counted where it was raised; and once a client is closed, its pending
+    // writes fail one by one with "connection closed", which says nothing new.
+    if (err instanceof Refusal || client.closed) return;
     this.counts.errors++;
     this.log.log('warn', `client ${client.id ?? '(connecting)'} from ${remote(client)}: ${err.message}`);
   }
@@ -299,9 +306,4 @@ export class EmbeddedBroker {
     this.counts.errors++;
     this.log.log('error', message);
   }
-}
-
-function remote(client: Client): string {
-  const conn = client.conn as Partial<Socket>;
-  return conn.remoteAddress ?? '?';
 }

@@ -25,7 +25,10 @@ export class ConnectionGate {
   accept(socket: Socket, handle: (socket: Socket) => void): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    if (this.admitted >= this.maxConnections) return this.refuse(socket);
+    if (this.admitted >= this.maxConnections) {
+      this.refuse(socket);
+      return;
+    }
     this.admitted++;
     socket.once('close', () => this.admitted--);
     coalesceWrites(socket);

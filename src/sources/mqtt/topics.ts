@@ -28,6 +28,13 @@ export class GatewayTopics {
     return `${this.root}runs/${runId}/${kind}`;
   }
 
+  /** A `<prefix>/runs/<run_id>/step` topic: an external step's context, which only the gateway publishes. */
+  isStepContext(topic: string): boolean {
+    if (!topic.startsWith(this.root) || !topic.endsWith('/step')) return false;
+    const parts = topic.slice(this.root.length).split('/');
+    return parts.length === 3 && parts[0] === 'runs' && parts[1] !== '';
+  }
+
   /** Whether `filter` can match `<prefix>/runs/<some run id>/<kind>` (a filter naming one run counts). */
   receives(filter: string, kind: string): boolean {
     const parts = filter.split('/');

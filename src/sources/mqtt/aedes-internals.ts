@@ -1,0 +1,141 @@
+// The one place that reaches into aedes 1.x beyond its options and hooks. Why: aedes
+// holds each message's mqemitter slot until it has been written to every subscriber,
+// waiting on sockets that may never drain, so one client that stops reading stalls every
+// publish (and, when it finally leaves, mqemitter's queue of stalled messages unwinds
+// recursively past the stack); and its memory persistence keeps retained and unreleased
+// QoS 2 messages without a ceiling. aedes offers no option for either, so this file wraps
+// a client's deliver0/deliverQoS, the broker's subscribe/unsubscribe (so that only live
+// deliveries are detached from the slot) and four methods of the persistence.
+import type { Aedes, Client, PublishPacket } from 'aedes';
+
+/** What waits to be written to one client: handed to aedes' writer and not yet flushed. */
+export interface Backlog {
+  messages: number;
+  bytes: number;
+}
+
+export interface DeliveryPolicy {
+  /**
+   * Whether `packet` may join what waits to be written to `client`. `live` is true for a
+   * message delivered to a subscription, false for the retained messages a new
+   * subscription brings, which aedes sends one at a time as the socket drains.
+   */
+  admit(client: Client, backlog: Backlog, packet: PublishPacket, live: boolean): boolean;
+}
+
+type Deliver = (packet: PublishPacket, done: () => void) => void;
+interface ClientDeliveries {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+}
+
+/** The callback a live delivery carries: the mqemitter slot has been released already. */
+const LIVE = (): void => {};
+
+/**
+ * Subscriptions get a listener that hands the message on and releases the slot at once:
+ * what a client has not read waits in its own bounded backlog, not in the broker's queue.
+ */
+export function detachDeliveries(aedes: Aedes): void {
+  type Subscribe = (topic: string, deliver: Deliver, done?: () => void) => void;
+  const internal = aedes as unknown as { subscribe: Subscribe; unsubscribe: Subscribe };
+  const subscribe = internal.subscribe.bind(aedes);
+  const unsubscribe = internal.unsubscribe.bind(aedes);
+  const detached = new WeakMap<Deliver, Deliver>();
+  internal.subscribe = (topic, deliver, done) => {
+    let listener = detached.get(deliver);
+    if (listener === undefined) {
+      // Two parameters: mqemitter passes the packet only to listeners that declare it.
+      listener = (packet, released) => {
+        deliver(packet, LIVE);
+        released();
+      };
+      detached.set(deliver, listener);
+    }
+    subscribe(topic, listener, done);
+  };
+  internal.unsubscribe = (topic, deliver, done) => unsubscribe(topic, detached.get(deliver) ?? deliver, done);
+}
+
+/** Counts what waits to be written to `client` and lets `policy` turn messages away. */
+export function boundDeliveries(client: Client, policy: DeliveryPolicy): void {
+  const internal = client as unknown as ClientDeliveries;
+  const deliver0 = internal.deliver0;
+  const deliverQoS = internal.deliverQoS;
+  const backlog: Backlog = { messages: 0, bytes: 0 };
+  const send = (deliver: Deliver, packet: PublishPacket, done: () => void): void => {
+    if (!policy.admit(client, backlog, packet, done === LIVE)) {
+      done();
+      return;
+    }
+    const bytes = wireBytes(packet);
+    backlog.messages++;
+    backlog.bytes += bytes;
+    // aedes calls back once the packet is written and, if the socket was full, drained.
+    deliver(packet, () => {
+      backlog.messages--;
+      backlog.bytes -= bytes;
+      done();
+    });
+  };
+  internal.deliver0 = (packet, done) => send(deliver0, packet, done);
+  // aedes' deliverQoS hands QoS 0 messages to deliver0: counted there, once.
+  internal.deliverQoS = (packet, done) => (packet.qos === 0 ? internal.deliver0(packet, done) : send(deliverQoS, packet, done));
+}
+
+/** About what a PUBLISH takes on the wire: the payload and topic, plus a few header bytes. */
+function wireBytes(packet: PublishPacket): number {
+  const payload = packet.payload;
+  return (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length) + packet.topic.length + 8;
+}
+
+export interface PersistenceBounds {
+  /** For a retained message: store it, store nothing, or forget the topic's older one. */
+  retain(packet: PublishPacket): 'store' | 'skip' | 'forget';
+  /** Null when a client's QoS 2 message may be held until it releases it, else the error that refuses it. */
+  holdIncoming(clientId: string, messageId: number, bytes: number): Error | null;
+  releaseIncoming(clientId: string, messageId: number): void;
+  forgetIncoming(clientId: string): void;
+}
+
+interface MemoryPersistence {
+  storeRetained(packet: PublishPacket): Promise<void>;
+  incomingStorePacket(client: { id: string }, packet: PublishPacket): Promise<void>;
+  incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
+  cleanIncoming?(client: { id: string }): Promise<void>;
+}
+
+const persistenceOf = (aedes: Aedes) => (aedes as unknown as { persistence: MemoryPersistence }).persistence;
+
+/** Puts `bounds` in front of what aedes' persistence keeps (set up by createBroker). */
+export function boundPersistence(aedes: Aedes, bounds: PersistenceBounds): void {
+  const p = persistenceOf(aedes);
+  const storeRetained = p.storeRetained.bind(p);
+  const incomingStorePacket = p.incomingStorePacket.bind(p);
+  const incomingDelPacket = p.incomingDelPacket.bind(p);
+  const cleanIncoming = p.cleanIncoming?.bind(p);
+  p.storeRetained = (packet) => {
+    const verdict = bounds.retain(packet);
+    if (verdict === 'skip') return Promise.resolve();
+    return storeRetained(verdict === 'store' ? packet : { ...packet, payload: Buffer.alloc(0) });
+  };
+  p.incomingStorePacket = (client, packet) => {
+    const refused = bounds.holdIncoming(client.id, packet.messageId ?? 0, wireBytes(packet));
+    return refused === null ? incomingStorePacket(client, packet) : Promise.reject(refused);
+  };
+  p.incomingDelPacket = (client, packet) => {
+    bounds.releaseIncoming(client.id, packet.messageId ?? 0);
+    return incomingDelPacket(client, packet);
+  };
+  if (cleanIncoming !== undefined) {
+    p.cleanIncoming = (client) => {
+      bounds.forgetIncoming(client.id);
+      return cleanIncoming(client);
+    };
+  }
+}
+
+/** Stores (or, with an empty payload, deletes) a retained message without sending it to anyone. */
+export function storeRetained(aedes: Aedes, packet: PublishPacket): Promise<void> {
+  return persistenceOf(aedes).storeRetained(packet);
+}
