@@ -1,5 +1,5 @@
 // The only file that imports serialport (its stream, bundled, and @serialport/bindings-cpp,
-// which loads a .node file): device.ts imports it on the first open.
+// which loads a .node file): open-device.ts imports it on the first open.
 //
 // One reach into the binding's internals, here only: on Linux a hung-up tty (the device
 // unplugged, the pty's other end closed) reads as end of file, and the binding's reader
