@@ -27,7 +27,7 @@ import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
 import { excerpt, MAX_CHAR_BYTES } from '../core/text.js';
 import { storedRuns } from './recovery.js';
 import type { Run, RunEvent, RunEventKind, RunStatus, StepStatus } from '../core/run.js';
-import type { ActionResult, Actor, StartResult, StorageUnavailable } from './types.js';
+import type { ActionResult, Actor, RefusalReason, StartResult, StorageUnavailable } from './types.js';
 import { isoTime } from '../core/time.js';
 import { errorMessage } from '../core/errors.js';
 
@@ -154,8 +154,8 @@ export class Engine {
     this.flush();
   }
 
-  /** Resolves once the new run is durable; a refusal resolves at once. */
-  startRun(sopName: string, event: GatewayEvent): Promise<StartResult> {
+  /** Resolves once the new run is durable; a refusal resolves at once. `actor`: who asked, for the ledger. */
+  startRun(sopName: string, event: GatewayEvent, actor: Actor = 'engine'): Promise<StartResult> {
     const sop = this.sops.get(sopName);
     const now = this.o.clock.now();
     const refusal = admit(sopName, sop, {
@@ -185,11 +185,16 @@ export class Engine {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
       tx.after(() => this.snapshots.stored(snapshot.hash));
     }
-    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, 'engine'), detail: describeEvent(event) });
+    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, actor), detail: describeEvent(event) });
     tx.after(() => this.counters.started++);
     this.announce(tx, 'started', st);
     this.proceed(tx, st);
     return this.commitWithRun(tx, st);
+  }
+
+  /** A start refused before it reached the engine (a command from afar for a SOP it cannot start): in the ledger like the engine's own. */
+  refuse(sopName: string, reason: RefusalReason, message: string): void {
+    this.refusals.record(sopName, reason, message);
   }
 
   /** Each action resolves once its change is durable, with the run as it was then. */

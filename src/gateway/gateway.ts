@@ -19,6 +19,9 @@ import { InboundGate } from './inbound-gate.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { CronSource } from '../sources/cron.js';
 import { EmbeddedBroker } from '../sources/mqtt/broker.js';
+import { Upstream } from '../sources/upstream/upstream.js';
+import { upstreamCommands } from './upstream-commands.js';
+import { OutboxStore } from '../store/outbox.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
 import { IdempotencyStore } from '../store/idempotency.js';
@@ -27,6 +30,7 @@ import { StateLock } from '../store/state-lock.js';
 import { VERSION } from '../core/version.js';
 import { errorMessage } from '../core/errors.js';
 import { escapeControls, excerpt } from '../core/text.js';
+import { isoTime } from '../core/time.js';
 
 const LOOP_DELAY_RESOLUTION_MS = 10;
 /** A run's reason in its journal line: a few hundred bytes, however much a step printed. */
@@ -64,6 +68,7 @@ export class Gateway {
   private engine!: Engine;
   private http!: HttpApi;
   private broker: EmbeddedBroker | null = null;
+  private upstream: Upstream | null = null;
   private cron!: CronSource;
   private set!: SopSet;
   private readonly startedAt: number;
@@ -91,17 +96,17 @@ export class Gateway {
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
     this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits() });
     const deps = { clock: this.clock, logger: this.log };
+    // With an upstream, every run event also goes into the outbox, in its change's transaction.
+    const outbox = c.upstream.url === '' ? null : new OutboxStore(this.store.db, c.upstream.outbox_max_messages);
     this.engine = new Engine({
       store: this.store,
       clock: this.clock,
       logger: this.log,
-      executors: createExecutors(deps, {
-        mqttPublish: (topic, payload, options) =>
-          this.broker === null ? Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")')) : this.broker.publish(topic, payload, options),
-      }),
+      executors: createExecutors(deps, { mqttPublish: (topic, payload, options) => this.publish(topic, payload, options) }),
       maxConcurrentTotal: c.engine.max_concurrent_total,
       approvalTimeoutSecs: c.engine.approval_timeout_secs,
       maxFinishedRuns: c.engine.max_finished_runs,
+      ...(outbox === null ? {} : { outbox }),
     });
     this.engine.setSops(this.set.sops);
     const runLog = this.log.child('run');
@@ -131,6 +136,7 @@ export class Gateway {
       clock: this.clock,
       logger: this.log.child('http'),
       metrics: () => this.metrics(),
+      status: () => (this.upstream === null ? {} : { upstream: this.upstream.status() }),
       reload: () => this.reload(),
       gate: (handle, drop) => this.inbound.pass(handle, drop),
     });
@@ -145,7 +151,10 @@ export class Gateway {
         maxConnections: c.mqtt.max_connections,
         users: c.mqtt.users,
         logger: this.log.child('mqtt'),
-        onEvent: dispatch,
+        onEvent: (event) => {
+          this.upstream?.forward(event.topic ?? '', event.payload ?? '');
+          dispatch(event);
+        },
         onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
         onCommand: (runId, command) =>
           this.inbound.pass(() =>
@@ -153,6 +162,20 @@ export class Gateway {
           ),
       });
       mqtt = await this.broker.start();
+    }
+    if (outbox !== null) {
+      const commands = upstreamCommands({ engine: this.engine, dispatcher: this.dispatcher, sops: () => this.set.sops, clock: this.clock, logger: this.log.child('upstream') });
+      this.upstream = new Upstream({
+        config: c.upstream,
+        outbox,
+        clock: this.clock,
+        logger: this.log.child('upstream'),
+        birth: () => ({ version: VERSION, sops: this.set.sops.map((s) => s.name), started_at: isoTime(this.startedAt) }),
+        onEvent: dispatch,
+        // Acknowledged once handled; one dropped at a failed start-up never is, so the broker delivers it again.
+        onCommand: (request) => new Promise((resolve) => this.inbound.pass(() => void commands(request).then(resolve))),
+      });
+      this.upstream.start();
     }
 
     // Every port is bound: a port in use has failed start-up before any run was restored
@@ -197,6 +220,7 @@ export class Gateway {
       this.loopDelay.disable();
       this.idleGc?.stop();
       this.cron?.stop();
+      await this.upstream?.stop().catch((err: unknown) => log.log('error', `upstream stop: ${String(err)}`));
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
       this.engine?.stop();
@@ -223,8 +247,16 @@ export class Gateway {
     next.saveCache();
     this.engine.setSops(next.sops);
     this.cron.update(next.sops);
+    this.upstream?.birthChanged();
     log.log('info', `reloaded: ${next.sops.length} SOP(s)${next.broken > 0 ? `, ${next.broken} left out` : ''}`);
     return { ok: true, loaded: next.sops.length, errors: next.broken };
+  }
+
+  /** The mqtt_publish tool: through the embedded broker, else (attach mode) the upstream connection. */
+  private publish(topic: string, payload: string, options: { qos: 0 | 1 | 2; retain: boolean }): Promise<void> {
+    if (this.broker !== null) return this.broker.publish(topic, payload, options);
+    if (this.upstream !== null) return this.upstream.publish(topic, payload, options);
+    return Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")'));
   }
 
   /** An MQTT client's command has no one to answer: a refusal is logged. */
@@ -302,6 +334,6 @@ export class Gateway {
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
     this.loopDelay.reset();
-    return renderMetrics([...metrics, ...httpMetrics(this.http.stats())]);
+    return renderMetrics([...metrics, ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
   }
 }

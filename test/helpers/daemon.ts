@@ -19,9 +19,17 @@ export interface DaemonHarness {
   api(method: string, path: string, body?: string): ReturnType<typeof requestJson>;
 }
 
-export async function startDaemon(files: Record<string, string>, extraConfig = ''): Promise<DaemonHarness> {
-  const configText = `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
-  const root = await makeTree({ 'sopgate.toml': configText, ...files });
+export interface DaemonOptions {
+  /** [mqtt] listen: "" runs no embedded broker. */
+  mqttListen?: string;
+  /** Starts again in this folder (its state kept) instead of a new one. */
+  root?: string;
+}
+
+export async function startDaemon(files: Record<string, string>, extraConfig = '', options: DaemonOptions = {}): Promise<DaemonHarness> {
+  const configText = `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[mqtt]\nlisten = "${options.mqttListen ?? '127.0.0.1:0'}"\n`;
+  const root = options.root ?? (await makeTree({ 'sopgate.toml': configText, ...files }));
+  if (options.root !== undefined) await writeFile(join(root, 'sopgate.toml'), configText);
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();

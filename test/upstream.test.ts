@@ -1,0 +1,227 @@
+// The upstream connection against a real mosquitto on a free loopback port: run events
+// arrive at the centre in order, commands from the centre work with the same rules as local
+// ones, a broker that is away loses nothing, commands sent while the gateway was away
+// arrive, and attach mode (no embedded broker) starts runs from mosquitto's sensors.
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { Centre, noMosquitto, startMosquitto, type Mosquitto, type Received } from './helpers/mosquitto.js';
+import { until } from './helpers/process.js';
+import { removeTree, sopToml, tempDir } from './helpers/workspace.js';
+
+const GW = 'plant3-line1';
+const ROOT = `sopgate/fleet/${GW}/`;
+const cleanups: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+});
+
+const EXTERNAL_MD = '# Deploy\n\n## Steps\n\n1. **Ship it** — Done by a person.\n';
+const LOG_MD = '# Log\n\n## Steps\n\n1. **Note** — Write a line.\n\n   ```log\n   message = "noted"\n   ```\n';
+const SOPS = {
+  'sops/deploy/SOP.toml': sopToml('deploy', 'execution_mode = "supervised"'),
+  'sops/deploy/SOP.md': EXTERNAL_MD,
+  'sops/tick/SOP.toml': sopToml('tick', 'execution_mode = "auto"\nmax_concurrent = 10'),
+  'sops/tick/SOP.md': LOG_MD,
+  'sops/cool/SOP.toml': sopToml('cool', 'execution_mode = "auto"\ncooldown_secs = 600'),
+  'sops/cool/SOP.md': LOG_MD,
+  'sops/hot/SOP.toml': sopToml('hot', 'execution_mode = "auto"\nmax_concurrent = 10', '[[triggers]]\ntype = "mqtt"\ntopic = "plant/+/temp"\ncondition = "$.t > 50"\n'),
+  'sops/hot/SOP.md': LOG_MD,
+};
+
+async function mosquitto(): Promise<Mosquitto> {
+  const dir = await tempDir('sopgate-mosquitto-');
+  const broker = await startMosquitto(dir);
+  cleanups.push(() => removeTree(dir), () => broker.stop());
+  return broker;
+}
+
+async function centre(broker: Mosquitto, filter = `${ROOT}#`): Promise<Centre> {
+  const c = await Centre.connect(broker.port, [filter]);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+function upstreamConfig(broker: Mosquitto, extra = ''): string {
+  return `[upstream]\nurl = "mqtt://127.0.0.1:${broker.port}"\ngateway_id = "${GW}"\nprefix = "sopgate/fleet"\n${extra}\n`;
+}
+
+async function gateway(broker: Mosquitto, extra = '', options: Parameters<typeof startDaemon>[2] = {}, files: Record<string, string> = SOPS): Promise<DaemonHarness> {
+  const h = await startDaemon(files, upstreamConfig(broker, extra), options);
+  cleanups.push(() => h.daemon.stop());
+  return h;
+}
+
+const RUN_EVENT = new RegExp(`^${ROOT}runs/[^/]+/(started|step|waiting_approval|completed|failed|cancelled)$`);
+
+/** The run events among the messages (not the centre's own commands), as `<run_id> <event>`, in arrival order. */
+function runEvents(messages: Received[], runId?: string): string[] {
+  return messages
+    .filter((m) => RUN_EVENT.test(m.topic))
+    .map((m) => m.topic.slice(ROOT.length + 'runs/'.length).replace('/', ' '))
+    .filter((e) => runId === undefined || e.startsWith(`${runId} `));
+}
+
+function eventsOf(runId: string, ...kinds: string[]): (messages: Received[]) => string[] | undefined {
+  return (messages) => {
+    const seen = runEvents(messages, runId);
+    return seen.length >= kinds.length ? seen : undefined;
+  };
+}
+
+async function metric(h: DaemonHarness, name: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
+}
+
+function ledger(h: DaemonHarness, runId: string): Promise<string[]> {
+  return h.api('GET', `/api/ledger?run=${runId}`).then((r) => (r.body as { kind: string; actor: string }[]).map((e) => `${e.kind} ${e.actor}`));
+}
+
+async function execute(h: DaemonHarness, sop: string): Promise<string> {
+  const r = await h.api('POST', `/api/sops/${sop}/execute`);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.run_id as string;
+}
+
+describe('upstream to a real mosquitto', { skip: noMosquitto() }, () => {
+  test('run events go up in order; approve, result, cancel and execute come down, as the actor "upstream"', async () => {
+    const broker = await mosquitto();
+    const c = await centre(broker);
+    const h = await gateway(broker, 'subscribe = ["plant/#"]');
+    const birth = await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}status`), 'the birth message');
+    const online = JSON.parse(birth.payload);
+    assert.equal(online.state, 'online');
+    assert.deepEqual([...online.sops].sort(), ['cool', 'deploy', 'hot', 'tick']);
+    assert.match(online.started_at, /^\d{4}-\d\d-\d\dT/);
+
+    // execute from the centre; its payload is the trigger's
+    await c.publish(`${ROOT}sops/deploy/execute`, '{"version":"2.0"}');
+    const [started] = await c.waitFor((m) => (runEvents(m).length >= 2 ? runEvents(m) : undefined), 'the run from the execute');
+    const id = started!.split(' ')[0]!;
+    assert.deepEqual(runEvents(c.messages), [`${id} started`, `${id} waiting_approval`]);
+    const run = (await h.api('GET', `/api/runs/${id}`)).body;
+    assert.deepEqual([run.trigger_event.source, run.trigger_event.payload], ['manual', '{"version":"2.0"}']);
+
+    await c.publish(`${ROOT}runs/${id}/approve`, '');
+    const step = await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}runs/${id}/step`), 'the external step');
+    assert.equal(JSON.parse(step.payload).step.title, 'Ship it');
+    await c.publish(`${ROOT}runs/${id}/result`, 'not json');
+    await c.publish(`${ROOT}runs/${id}/result`, '{"status":"completed","output":"shipped"}');
+    const events = await c.waitFor(eventsOf(id, 'started', 'waiting_approval', 'step', 'completed'), 'the completed run');
+    assert.deepEqual(events, [`${id} started`, `${id} waiting_approval`, `${id} step`, `${id} completed`]);
+    const completed = JSON.parse(c.messages.find((m) => m.topic === `${ROOT}runs/${id}/completed`)!.payload);
+    assert.equal(completed.step_results[0].output, 'shipped');
+    assert.deepEqual(await ledger(h, id), ['started upstream', 'waiting engine', 'approved upstream', 'step_started engine', 'advanced upstream', 'step_finished engine', 'completed engine']);
+    assert.ok(h.logs.some((l) => /warn \[upstream\] result from upstream for run \S+ ignored: not JSON/.test(l)));
+
+    const other = await execute(h, 'deploy');
+    await c.publish(`${ROOT}runs/${other}/cancel`, '');
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}runs/${other}/cancelled`), 'the cancelled run');
+    assert.deepEqual((await ledger(h, other)).at(-1), 'cancelled upstream');
+
+    // Refusals: logged, and in the ledger.
+    await c.publish(`${ROOT}sops/nope/execute`, '');
+    await c.publish(`${ROOT}sops/hot/execute`, '');
+    await c.publish(`${ROOT}sops/cool/execute`, '');
+    await c.publish(`${ROOT}sops/cool/execute`, '');
+    await until(async () => (h.logs.some((l) => /execute cool from upstream refused: cool is cooling down/.test(l)) ? true : undefined), 'the cooldown refusal');
+    assert.ok(h.logs.some((l) => l === 'warn [upstream] execute nope from upstream refused: no SOP named "nope" is loaded'));
+    assert.ok(h.logs.some((l) => l === 'warn [upstream] execute hot from upstream refused: hot declares no manual trigger'));
+    const refused = ((await h.api('GET', '/api/ledger?limit=50')).body as { kind: string; sop_name: string; detail: string }[]).filter((e) => e.kind === 'refused');
+    assert.deepEqual(refused.map((e) => `${e.sop_name} ${e.detail.split(':')[0]}`).sort(), ['cool cooldown', 'hot no_manual_trigger', 'nope unknown_sop']);
+
+    // A subscribed topic is an `mqtt` event like a local one: same matcher, same conditions.
+    await c.publish('plant/a/temp', '{"t":20}');
+    await c.publish('plant/b/temp', '{"t":70}');
+    const hot = await until(async () => {
+      const runs = (await h.api('GET', '/api/runs?sop=hot')).body as { run_id: string; status: string; trigger_event: { topic: string } }[];
+      return runs.length === 1 && runs[0]!.status === 'completed' ? runs[0] : undefined;
+    }, 'the run of the sensor event');
+    assert.equal(hot!.trigger_event.topic, 'plant/b/temp');
+
+    await until(async () => ((await metric(h, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'an empty outbox');
+    assert.equal(await metric(h, 'sopgate_upstream_connected'), 1);
+    const sent = await metric(h, 'sopgate_upstream_sent_total');
+    await c.waitFor((m) => (runEvents(m).length === sent ? true : undefined), 'every event sent');
+    assert.equal(await metric(h, 'sopgate_upstream_dropped_total'), 0);
+    const status = (await h.api('GET', '/api/status')).body.upstream;
+    assert.deepEqual([status.connected, status.gateway_id, status.outbox_messages, status.sent_total], [true, GW, 0, sent]);
+
+    await h.daemon.stop();
+    const offline = await c.waitFor((m) => [...m].reverse().find((x) => x.topic === `${ROOT}status` && x.payload.includes('offline')), 'the offline status');
+    assert.deepEqual(JSON.parse(offline.payload), { state: 'offline' });
+  });
+
+  test('a broker that is away: runs go on, and every event arrives once it is back, none twice', async () => {
+    const broker = await mosquitto();
+    const c = await centre(broker);
+    const h = await gateway(broker);
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}status`), 'the birth message');
+    const before = [await execute(h, 'tick'), await execute(h, 'tick')];
+    await c.waitFor((m) => (runEvents(m).length === 4 ? true : undefined), 'the events made before the broker went away');
+    await until(async () => ((await metric(h, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'every event acknowledged');
+
+    await broker.stop();
+    await until(async () => ((await metric(h, 'sopgate_upstream_connected')) === 0 ? true : undefined), 'the gateway to see the broker gone');
+    const during: string[] = [];
+    for (let i = 0; i < 5; i++) during.push(await execute(h, 'tick'));
+    await until(async () => {
+      const runs = (await h.api('GET', '/api/runs?sop=tick')).body as { status: string }[];
+      return runs.filter((r) => r.status === 'completed').length === 7 ? true : undefined;
+    }, 'the runs to complete while the broker is away');
+    assert.equal(await metric(h, 'sopgate_upstream_outbox_messages'), 10);
+
+    await broker.start();
+    const all = await c.waitFor((m) => (runEvents(m).length >= 14 ? runEvents(m) : undefined), 'every event after the broker came back');
+    const expected = [...before, ...during].flatMap((id) => [`${id} started`, `${id} completed`]);
+    assert.deepEqual(all, expected, 'each once, in order');
+    await until(async () => ((await metric(h, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'an empty outbox');
+    assert.equal(await metric(h, 'sopgate_upstream_sent_total'), 14);
+    assert.ok(h.logs.some((l) => l.startsWith(`warn [upstream] connection to mqtt://127.0.0.1:${broker.port} lost`)));
+    // The retained status: online again after the broker restarted.
+    const statuses = c.messages.filter((m) => m.topic === `${ROOT}status`).map((m) => JSON.parse(m.payload).state);
+    assert.equal(statuses.at(-1), 'online');
+    assert.deepEqual(runEvents(c.messages).length, 14, 'nothing more came');
+  });
+
+  test('commands published while the gateway was away arrive once it is back', async () => {
+    const broker = await mosquitto();
+    const c = await centre(broker);
+    const first = await gateway(broker);
+    const id = await execute(first, 'deploy');
+    await c.waitFor(eventsOf(id, 'started', 'waiting_approval'), 'the waiting run');
+    await first.daemon.stop();
+    await c.waitFor((m) => [...m].reverse().find((x) => x.topic === `${ROOT}status` && x.payload.includes('offline')), 'the gateway gone');
+
+    await c.publish(`${ROOT}runs/${id}/approve`, '');
+    const again = await gateway(broker, '', { root: first.root });
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}runs/${id}/step`), 'the approval to take effect');
+    assert.equal((await again.api('GET', `/api/runs/${id}`)).body.status, 'running');
+    assert.deepEqual((await ledger(again, id)).slice(0, 3), ['started engine', 'waiting engine', 'approved upstream']);
+    assert.ok(again.logs.some((l) => /info \[upstream\] connected to .* \(session resumed\)/.test(l)));
+  });
+
+  test('attach mode: no embedded broker, mosquitto is the only one; a sensor starts a run and mqtt_publish goes there, never back', async () => {
+    const broker = await mosquitto();
+    const echoToml = sopToml('echo', 'execution_mode = "auto"\nmax_concurrent = 10', '[[triggers]]\ntype = "mqtt"\ntopic = "sensors/#"\n');
+    const echoMd = '# Echo\n\n## Steps\n\n1. **Echo**\n\n   ```mqtt_publish\n   topic = "sensors/echo"\n   payload = \'{"seen": "{{payload}}"}\'\n   qos = 1\n   ```\n';
+    const h = await gateway(broker, 'subscribe = ["sensors/#"]', { mqttListen: '' }, { 'sops/echo/SOP.toml': echoToml, 'sops/echo/SOP.md': echoMd });
+    assert.equal(h.listening.mqtt, null);
+    const sensor = await Centre.connect(broker.port, ['sensors/echo'], { clean: true, properties: {} });
+    cleanups.push(() => sensor.close());
+    await until(async () => ((await metric(h, 'sopgate_upstream_connected')) === 1 ? true : undefined), 'the gateway attached');
+
+    await sensor.publish('sensors/door', 'open');
+    const echo = await sensor.waitFor((m) => m.find((x) => x.topic === 'sensors/echo'), 'the echo');
+    assert.deepEqual(JSON.parse(echo.payload), { seen: 'open' });
+    // Anything the echo triggered would come before this later message's run.
+    await sensor.publish('sensors/window', 'shut');
+    const runs = await until(async () => {
+      const list = (await h.api('GET', '/api/runs?sop=echo')).body as { status: string; trigger_event: { topic: string } }[];
+      return list.length >= 2 && list.every((r) => r.status === 'completed') ? list : undefined;
+    }, 'two runs');
+    assert.deepEqual(runs.map((r) => r.trigger_event.topic).sort(), ['sensors/door', 'sensors/window'], 'the gateway\'s own publish started nothing');
+  });
+});
