@@ -19,8 +19,8 @@ import { InboundGate } from './inbound-gate.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { CronSource } from '../sources/cron.js';
 import { EmbeddedBroker } from '../sources/mqtt/broker.js';
-import { Upstream } from '../sources/upstream/upstream.js';
-import { upstreamCommands } from './upstream-commands.js';
+import type { Upstream } from '../sources/upstream/upstream.js';
+import { createUpstream } from './upstream.js';
 import { OutboxStore } from '../store/outbox.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
@@ -30,7 +30,6 @@ import { StateLock } from '../store/state-lock.js';
 import { VERSION } from '../core/version.js';
 import { errorMessage } from '../core/errors.js';
 import { escapeControls, excerpt } from '../core/text.js';
-import { isoTime } from '../core/time.js';
 
 const LOOP_DELAY_RESOLUTION_MS = 10;
 /** A run's reason in its journal line: a few hundred bytes, however much a step printed. */
@@ -164,16 +163,17 @@ export class Gateway {
       mqtt = await this.broker.start();
     }
     if (outbox !== null) {
-      const commands = upstreamCommands({ engine: this.engine, dispatcher: this.dispatcher, sops: () => this.set.sops, clock: this.clock, logger: this.log.child('upstream') });
-      this.upstream = new Upstream({
+      this.upstream = createUpstream({
         config: c.upstream,
         outbox,
+        engine: this.engine,
+        dispatcher: this.dispatcher,
+        sops: () => this.set.sops,
         clock: this.clock,
         logger: this.log.child('upstream'),
-        birth: () => ({ version: VERSION, sops: this.set.sops.map((s) => s.name), started_at: isoTime(this.startedAt) }),
-        onEvent: dispatch,
-        // Acknowledged once handled; one dropped at a failed start-up never is, so the broker delivers it again.
-        onCommand: (request) => new Promise((resolve) => this.inbound.pass(() => void commands(request).then(resolve))),
+        startedAt: this.startedAt,
+        dispatch,
+        gate: (handle) => this.inbound.pass(handle),
       });
       this.upstream.start();
     }

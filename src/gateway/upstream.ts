@@ -1,7 +1,9 @@
-// Commands from the upstream broker, with the same rules as the local ones: approve,
-// cancel and an external step's result go to the engine as the actor `upstream`; execute
-// is a `manual` event through the dispatcher, like POST /api/sops/<name>/execute. Nobody
-// waits for an answer, so every refusal is logged, and a refused execute is in the ledger.
+// The upstream connection as the gateway wires it: the birth message tells the version and
+// the SOPs loaded; messages on `subscribe` go to the one dispatcher; commands from the
+// centre follow the same rules as local ones: approve, cancel and an external step's result
+// go to the engine as the actor `upstream`, execute is a `manual` event through the
+// dispatcher like POST /api/sops/<name>/execute. Nobody waits for an answer, so every
+// refusal is logged, and a refused execute is in the ledger.
 import type { Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
 import type { GatewayEvent } from '../core/events.js';
@@ -11,7 +13,10 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { Engine } from '../engine/engine.js';
 import type { ActionResult, StartResult } from '../engine/types.js';
 import type { SopDefinition } from '../sop/types.js';
-import type { UpstreamRequest } from '../sources/upstream/upstream.js';
+import { Upstream, type UpstreamRequest } from '../sources/upstream/upstream.js';
+import type { UpstreamConfig } from '../config/upstream.js';
+import type { OutboxStore } from '../store/outbox.js';
+import { VERSION } from '../core/version.js';
 
 export interface UpstreamCommandDeps {
   engine: Pick<Engine, 'approve' | 'cancel' | 'advance' | 'refuse'>;
@@ -19,6 +24,30 @@ export interface UpstreamCommandDeps {
   sops: () => readonly SopDefinition[];
   clock: Clock;
   logger: Logger;
+}
+
+export interface GatewayUpstreamDeps extends UpstreamCommandDeps {
+  config: UpstreamConfig;
+  outbox: OutboxStore;
+  /** When the gateway started (ms), for the birth message. */
+  startedAt: number;
+  dispatch: (event: GatewayEvent) => void;
+  /** The gateway's inbound gate: commands wait there until the active runs are restored. */
+  gate: (handle: () => void) => void;
+}
+
+export function createUpstream(d: GatewayUpstreamDeps): Upstream {
+  const commands = upstreamCommands(d);
+  return new Upstream({
+    config: d.config,
+    outbox: d.outbox,
+    clock: d.clock,
+    logger: d.logger,
+    birth: () => ({ version: VERSION, sops: d.sops().map((s) => s.name), started_at: isoTime(d.startedAt) }),
+    onEvent: d.dispatch,
+    // Acknowledged once handled; one the gate drops at a failed start-up never is, so the broker delivers it again.
+    onCommand: (request) => new Promise((resolve) => d.gate(() => void commands(request).then(resolve))),
+  });
 }
 
 /** The handler the upstream source calls; it resolves once the command is durable or its refusal logged. */
