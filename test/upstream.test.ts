@@ -3,7 +3,10 @@
 // ones, a broker that is away loses nothing, commands sent while the gateway was away
 // arrive, and attach mode (no embedded broker) starts runs from mosquitto's sensors.
 import assert from 'node:assert/strict';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import mqtt from 'mqtt';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { Centre, noMosquitto, startMosquitto, type Mosquitto, type Received } from './helpers/mosquitto.js';
 import { until } from './helpers/process.js';
@@ -201,6 +204,34 @@ describe('upstream to a real mosquitto', { skip: noMosquitto() }, () => {
     assert.equal((await again.api('GET', `/api/runs/${id}`)).body.status, 'running');
     assert.deepEqual((await ledger(again, id)).slice(0, 3), ['started engine', 'waiting engine', 'approved upstream']);
     assert.ok(again.logs.some((l) => /info \[upstream\] connected to .* \(session resumed\)/.test(l)));
+  });
+
+  test('forward mirrors the embedded broker\'s topics under the gateway\'s own; a reload updates the birth message', async () => {
+    const broker = await mosquitto();
+    const c = await centre(broker);
+    const h = await gateway(broker, 'forward = ["sensors/#"]');
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}status`), 'the birth message');
+    const local = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.listening.mqtt!.port}`);
+    cleanups.push(() => local.endAsync());
+    await local.publishAsync('sensors/door', 'open');
+    await local.publishAsync('other/topic', 'not forwarded');
+    await local.publishAsync('sensors/window', 'shut', { qos: 1 });
+    const forwarded = await c.waitFor((m) => {
+      const f = m.filter((x) => x.topic.startsWith(`${ROOT}forward/`)).map((x) => `${x.topic.slice(ROOT.length)} ${x.payload}`);
+      return f.length === 2 ? f : undefined;
+    }, 'the forwarded messages');
+    assert.deepEqual(forwarded, ['forward/sensors/door open', 'forward/sensors/window shut']);
+
+    await mkdir(join(h.root, 'sops/later'));
+    await writeFile(join(h.root, 'sops/later/SOP.toml'), sopToml('later'));
+    await writeFile(join(h.root, 'sops/later/SOP.md'), LOG_MD);
+    assert.equal((await h.api('POST', '/api/reload')).status, 200);
+    const births = await c.waitFor((m) => {
+      const b = m.filter((x) => x.topic === `${ROOT}status`).map((x) => JSON.parse(x.payload) as { sops: string[] });
+      return b.length === 2 ? b : undefined;
+    }, 'the birth message after the reload');
+    assert.ok(births[1]!.sops.includes('later') && !births[0]!.sops.includes('later'));
+    assert.ok(!c.messages.some((m) => m.topic.includes('other/topic')));
   });
 
   test('attach mode: no embedded broker, mosquitto is the only one; a sensor starts a run and mqtt_publish goes there, never back', async () => {

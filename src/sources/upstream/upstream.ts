@@ -80,8 +80,9 @@ export class Upstream {
 
   /** Says offline (retained) and closes; what is left in the outbox goes after the next start. */
   async stop(): Promise<void> {
-    this.publisher.stop();
+    // The offline status goes after the run events in flight: once it is acknowledged, so are they.
     await this.connection.stop();
+    this.publisher.stop();
   }
 
   /** A message of the gateway itself (the mqtt_publish tool when there is no embedded broker). */
