@@ -169,6 +169,8 @@ export interface Received {
   topic: string;
   payload: string;
   retain: boolean;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 /**
@@ -182,7 +184,7 @@ export class Centre {
 
   private constructor(readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
-      this.messages.push({ topic, payload: payload.toString('utf8'), retain: packet.retain });
+      this.messages.push({ topic, payload: payload.toString('utf8'), retain: packet.retain, at: Date.now() });
       for (const wake of [...this.waiters]) wake();
     });
     client.on('error', () => {}); // it reconnects by itself while the broker restarts
