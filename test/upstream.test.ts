@@ -10,7 +10,7 @@ import mqtt from 'mqtt';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { Centre, noMosquitto, startMosquitto, type Mosquitto, type Received } from './helpers/mosquitto.js';
 import { until } from './helpers/process.js';
-import { removeTree, sopToml, tempDir } from './helpers/workspace.js';
+import { cli, removeTree, sopToml, tempDir } from './helpers/workspace.js';
 
 const GW = 'plant3-line1';
 const ROOT = `sopgate/fleet/${GW}/`;
@@ -151,6 +151,8 @@ describe('upstream to a real mosquitto', { skip: noMosquitto() }, () => {
     assert.equal(await metric(h, 'sopgate_upstream_dropped_total'), 0);
     const status = (await h.api('GET', '/api/status')).body.upstream;
     assert.deepEqual([status.connected, status.gateway_id, status.outbox_messages, status.sent_total], [true, GW, 0, sent]);
+    const shown = await cli(h.root, 'status', '--config', h.cliConfig);
+    assert.match(shown.stdout, new RegExp(`^upstream: connected to mqtt://127\\.0\\.0\\.1:${broker.port} as ${GW} since \\S+; 0 run event\\(s\\) waiting, ${sent} sent, 0 dropped$`, 'm'));
 
     await h.daemon.stop();
     const offline = await c.waitFor((m) => [...m].reverse().find((x) => x.topic === `${ROOT}status` && x.payload.includes('offline')), 'the offline status');
