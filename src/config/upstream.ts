@@ -20,7 +20,7 @@ export const UPSTREAM = {
   /** Upstream topics are <prefix>/<gateway_id>/... */
   prefix: str('sopgate'),
   username: str(''),
-  /** A file holding the password (a trailing newline is not part of it). */
+  /** A file whose first line is the password. */
   password_file: str(''),
   /** PEM files: the CA that signed the broker's certificate; cert + key for mutual TLS. */
   ca: str(''),

@@ -166,7 +166,7 @@ export class UpstreamConnection {
       will: { topic: this.deps.topics.status, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
     };
     if (c.username !== '') options.username = c.username;
-    if (c.password_file !== '') options.password = file('password_file').toString('utf8').replace(/\r?\n$/, '');
+    if (c.password_file !== '') options.password = file('password_file').toString('utf8').split(/\r?\n/)[0]!;
     if (c.ca !== '') options.ca = file('ca');
     if (c.cert !== '') options.cert = file('cert');
     if (c.key !== '') options.key = file('key');
