@@ -208,6 +208,25 @@ describe('upstream to a real mosquitto', { skip: noMosquitto() }, () => {
     assert.ok(again.logs.some((l) => /info \[upstream\] connected to .* \(session resumed\)/.test(l)));
   });
 
+  test('a subscription an earlier configuration left in the session starts nothing', async () => {
+    const broker = await mosquitto();
+    const c = await centre(broker);
+    const files = { 'sops/any/SOP.toml': sopToml('any', 'execution_mode = "auto"\nmax_concurrent = 10', '[[triggers]]\ntype = "mqtt"\ntopic = "+/x"\n'), 'sops/any/SOP.md': LOG_MD };
+    const first = await gateway(broker, 'subscribe = ["old/#"]', {}, files);
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}status`), 'the birth message');
+    await first.daemon.stop();
+    const again = await gateway(broker, 'subscribe = ["new/#"]', { root: first.root }, files);
+    await until(async () => ((await metric(again, 'sopgate_upstream_connected')) === 1 ? true : undefined), 'connected again');
+    await c.publish('old/x', '1');
+    await c.publish('new/x', '2');
+    const runs = await until(async () => {
+      const list = (await again.api('GET', '/api/runs?sop=any')).body as { trigger_event: { topic: string } }[];
+      return list.length > 0 ? list : undefined;
+    }, 'the run of new/x');
+    assert.deepEqual(runs.map((r) => r.trigger_event.topic), ['new/x']);
+    assert.ok(again.logs.includes('debug [upstream] message on old/x ignored: no [upstream] subscribe filter takes it'));
+  });
+
   test('forward mirrors the embedded broker\'s topics under the gateway\'s own; a reload updates the birth message', async () => {
     const broker = await mosquitto();
     const c = await centre(broker);
