@@ -227,6 +227,24 @@ describe('upstream to a real mosquitto', { skip: noMosquitto() }, () => {
     assert.ok(again.logs.includes('debug [upstream] message on old/x ignored: no [upstream] subscribe filter takes it'));
   });
 
+  test('a run event over the broker\'s maximum packet size is dropped and counted, not sent again and again', async () => {
+    const dir = await tempDir('sopgate-mosquitto-');
+    const broker = await startMosquitto(dir, { global: ['allow_anonymous true', 'max_packet_size 4000'] });
+    cleanups.push(() => removeTree(dir), () => broker.stop());
+    const c = await centre(broker);
+    const h = await gateway(broker);
+    await c.waitFor((m) => m.find((x) => x.topic === `${ROOT}status`), 'the birth message');
+    const big = await h.api('POST', '/api/sops/tick/execute', 'x'.repeat(5000));
+    assert.equal(big.status, 201);
+    const small = await execute(h, 'tick');
+    const events = await c.waitFor(eventsOf(small, 'started', 'completed'), 'the small run\'s events');
+    assert.deepEqual(events, [`${small} started`, `${small} completed`]);
+    assert.deepEqual(runEvents(c.messages, big.body.run_id), []);
+    assert.equal((await h.api('GET', '/api/status')).body.upstream.dropped_total, 2);
+    assert.ok(h.logs.some((l) => new RegExp(`^warn \\[upstream\\] the broker refused run event ${ROOT}runs/${big.body.run_id}/started: \\d+ bytes, over the broker's maximum packet size of 4000; dropped$`).test(l)));
+    assert.equal(await metric(h, 'sopgate_upstream_connected'), 1, 'still connected');
+  });
+
   test('forward mirrors the embedded broker\'s topics under the gateway\'s own; a reload updates the birth message', async () => {
     const broker = await mosquitto();
     const c = await centre(broker);

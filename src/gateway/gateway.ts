@@ -165,6 +165,7 @@ export class Gateway {
     if (outbox !== null) {
       this.upstream = createUpstream({
         config: c.upstream,
+        maxPacketBytes: c.mqtt.max_packet_bytes,
         outbox,
         engine: this.engine,
         dispatcher: this.dispatcher,

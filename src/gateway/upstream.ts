@@ -28,6 +28,7 @@ export interface UpstreamCommandDeps {
 
 export interface GatewayUpstreamDeps extends UpstreamCommandDeps {
   config: UpstreamConfig;
+  maxPacketBytes: number;
   outbox: OutboxStore;
   /** When the gateway started (ms), for the birth message. */
   startedAt: number;
@@ -40,6 +41,7 @@ export function createUpstream(d: GatewayUpstreamDeps): Upstream {
   const commands = upstreamCommands(d);
   return new Upstream({
     config: d.config,
+    maxPacketBytes: d.maxPacketBytes,
     outbox: d.outbox,
     clock: d.clock,
     logger: d.logger,

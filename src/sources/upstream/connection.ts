@@ -28,12 +28,16 @@ export const OFFLINE = JSON.stringify({ state: 'offline' });
 export interface Link {
   /** Messages it may have unacknowledged at once. */
   readonly window: number;
+  /** The largest packet the broker takes (its CONNACK's Maximum Packet Size), if it said. */
+  readonly maxPacketBytes: number | undefined;
   /** QoS 1; `done` gets an error when the broker refused the message (a PUBACK reason code ≥ 0x80). */
   publish(topic: string, payload: string, done: (err?: Error) => void): void;
 }
 
 export interface ConnectionDeps {
   config: UpstreamConfig;
+  /** The largest packet the broker may send the gateway ([mqtt] max_packet_bytes, as for local clients). */
+  maxPacketBytes: number;
   topics: UpstreamTopics;
   /** Every filter to subscribe to (QoS 1, No Local: the gateway's own messages never come back). */
   filters: () => string[];
@@ -158,7 +162,8 @@ export class UpstreamConnection {
       protocolVersion: 5,
       clientId: `sopgate-${c.gateway_id}`,
       clean: false,
-      properties: { sessionExpiryInterval: NEVER_EXPIRES },
+      // A compliant broker drops what is larger instead of sending it [MQTT-3.1.2-24].
+      properties: { sessionExpiryInterval: NEVER_EXPIRES, maximumPacketSize: this.deps.maxPacketBytes },
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       keepalive: 60,
@@ -195,6 +200,7 @@ export class UpstreamConnection {
     const window = Math.max(1, Math.min(MAX_WINDOW, connack.properties?.receiveMaximum ?? MAX_WINDOW));
     this.deps.onUp({
       window,
+      maxPacketBytes: connack.properties?.maximumPacketSize,
       publish: (topic, payload, done) => client.publish(topic, payload, { qos: 1 }, (err) => done(err ?? undefined)),
     });
   }

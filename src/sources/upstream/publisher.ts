@@ -9,6 +9,9 @@ import type { OutboxRow, OutboxStore } from '../../store/outbox.js';
 import type { Link } from './connection.js';
 import type { UpstreamTopics } from './topics.js';
 
+/** A PUBLISH's bytes besides its topic and payload, at most (fixed header, lengths, packet id, properties). */
+const PUBLISH_OVERHEAD = 16;
+
 export class OutboxPublisher {
   /** Run events the broker acknowledged (sopgate_upstream_sent_total). */
   sent = 0;
@@ -58,8 +61,15 @@ export class OutboxPublisher {
       for (const row of rows) {
         this.cursor = row.id;
         if (this.done.has(row.id)) continue;
+        const topic = this.topics.full(row.topic);
+        const bytes = Buffer.byteLength(topic) + Buffer.byteLength(row.payload) + PUBLISH_OVERHEAD;
+        // The broker would close the connection for it, and again after every reconnect.
+        if (link.maxPacketBytes !== undefined && bytes > link.maxPacketBytes) {
+          this.drop(row, `${bytes} bytes, over the broker's maximum packet size of ${link.maxPacketBytes}`);
+          continue;
+        }
         this.inflight++;
-        link.publish(this.topics.full(row.topic), row.payload, (err) => this.acknowledged(link, row, err));
+        link.publish(topic, row.payload, (err) => this.acknowledged(link, row, err));
       }
     }
   }
@@ -70,12 +80,22 @@ export class OutboxPublisher {
     this.inflight--;
     if (err === undefined) {
       this.sent++;
-    } else if (typeof (err as { code?: unknown }).code !== 'number') {
-      return; // not the broker's answer (the client gave up on the message): sent again on the next connection
-    } else {
-      this.refused++;
-      this.log.log('warn', `the broker refused run event ${this.topics.full(row.topic)}: ${errorMessage(err)}; dropped`);
+      this.finished(row);
+    } else if (typeof (err as { code?: unknown }).code === 'number') {
+      this.drop(row, errorMessage(err));
     }
+    // Else not the broker's answer (the client gave up on the message): sent again on the next connection.
+    this.pump();
+  }
+
+  /** A row the broker refuses, or would: it would again, so it goes rather than hold the rest up. */
+  private drop(row: OutboxRow, why: string): void {
+    this.refused++;
+    this.log.log('warn', `the broker refused run event ${this.topics.full(row.topic)}: ${why}; dropped`);
+    this.finished(row);
+  }
+
+  private finished(row: OutboxRow): void {
     this.done.add(row.id);
     if (!this.deleting) {
       this.deleting = true;
@@ -84,7 +104,6 @@ export class OutboxPublisher {
         this.deleteDone();
       });
     }
-    this.pump();
   }
 
   private deleteDone(): void {

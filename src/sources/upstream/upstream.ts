@@ -26,6 +26,8 @@ export type UpstreamRequest =
 
 export interface UpstreamDeps {
   config: UpstreamConfig;
+  /** The largest message the broker may send the gateway. */
+  maxPacketBytes: number;
   outbox: OutboxStore;
   clock: Clock;
   logger: Logger;
@@ -62,6 +64,7 @@ export class Upstream {
     this.publisher = new OutboxPublisher(deps.outbox, this.topics, deps.logger);
     this.connection = new UpstreamConnection({
       config: c,
+      maxPacketBytes: deps.maxPacketBytes,
       topics: this.topics,
       filters: () => [...c.subscribe, ...this.topics.commandFilters()],
       clock: deps.clock,
