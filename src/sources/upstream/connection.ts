@@ -39,7 +39,11 @@ export interface ConnectionDeps {
   /** The largest packet the broker may send the gateway ([mqtt] max_packet_bytes, as for local clients). */
   maxPacketBytes: number;
   topics: UpstreamTopics;
-  /** Every filter to subscribe to (QoS 1, No Local: the gateway's own messages never come back). */
+  /**
+   * Every filter to subscribe to: QoS 1; No Local (the gateway's own messages never come
+   * back); retained messages not sent on subscribing (Retain Handling 2), as they are state
+   * from before, not events, and a resumed session would get them again at every reconnect.
+   */
   filters: () => string[];
   clock: Clock;
   logger: Logger;
@@ -47,8 +51,8 @@ export interface ConnectionDeps {
   birth: () => string;
   onUp: (link: Link) => void;
   onDown: () => void;
-  /** A message from the broker; its PUBACK goes once `done` is called. */
-  onMessage: (topic: string, payload: Buffer, done: () => void) => void;
+  /** A message from the broker (`retained`: sent because it was retained, not as it was published); its PUBACK goes once `done` is called. */
+  onMessage: (topic: string, payload: Buffer, retained: boolean, done: () => void) => void;
 }
 
 export class UpstreamConnection {
@@ -127,7 +131,7 @@ export class UpstreamConnection {
     client.handleMessage = (packet, done) => {
       if (client !== this.client) return done();
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-      this.deps.onMessage(packet.topic, payload, () => done());
+      this.deps.onMessage(packet.topic, payload, packet.retain, () => done());
     };
     client.on('connect', (connack) => this.up(client, connack));
     client.on('error', (err) => {
@@ -188,7 +192,7 @@ export class UpstreamConnection {
     this.logged = null;
     log.log('info', `connected to ${this.deps.config.url} as ${this.deps.config.gateway_id}` +
       `${connack.sessionPresent ? ' (session resumed)' : ''}`);
-    const filters = Object.fromEntries(this.deps.filters().map((f) => [f, { qos: 1 as const, nl: true }]));
+    const filters = Object.fromEntries(this.deps.filters().map((f) => [f, { qos: 1 as const, nl: true, rh: 2 }]));
     client.subscribe(filters, (err, granted) => {
       if (client !== this.client) return;
       if (err) log.log('warn', `cannot subscribe: ${errorMessage(err)}`);

@@ -72,7 +72,7 @@ export class Upstream {
       birth: () => this.birth(),
       onUp: (link) => this.publisher.attach(link),
       onDown: () => this.publisher.detach(),
-      onMessage: (topic, payload, done) => this.received(topic, payload, done),
+      onMessage: (topic, payload, retained, done) => this.received(topic, payload, retained, done),
     });
   }
 
@@ -143,7 +143,14 @@ export class Upstream {
     return JSON.stringify({ state: 'online', ...this.deps.birth() });
   }
 
-  private received(topic: string, payload: Buffer, done: () => void): void {
+  private received(topic: string, payload: Buffer, retained: boolean, done: () => void): void {
+    // A broker sets the flag only on a retained message it sends for a new subscription
+    // [MQTT-3.3.1-9]: state from before, not something that happens now.
+    if (retained) {
+      this.log.log('debug', `retained message on ${topic} ignored: not an event`);
+      done();
+      return;
+    }
     const text = payload.toString('utf8');
     if (this.topics.owns(topic)) {
       const request = this.request(topic, text);
