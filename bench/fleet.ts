@@ -51,11 +51,21 @@ const left = () => Math.max(1, DEADLINE - Date.now());
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const RUN_EVENT = /^sopgate\/fleet\/([^/]+)\/runs\/([^/]+)\/(\w+)$/;
 
+/**
+ * The run events among the messages from index `from` on, as the gateways sent them: the
+ * broker's redelivery (DUP) of a message the centre already had is left out.
+ */
 function runEvents(messages: Received[], from = 0): { gw: string; run: string; kind: string; payload: string; at: number }[] {
   const out = [];
-  for (let i = from; i < messages.length; i++) {
-    const m = RUN_EVENT.exec(messages[i]!.topic);
-    if (m !== null) out.push({ gw: m[1]!, run: m[2]!, kind: m[3]!, payload: messages[i]!.payload, at: messages[i]!.at });
+  const had = new Set<string>();
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    const match = RUN_EVENT.exec(m.topic);
+    if (match === null) continue;
+    const key = `${m.topic}\u0000${m.payload}`;
+    const again = m.dup && had.has(key);
+    had.add(key);
+    if (i >= from && !again) out.push({ gw: match[1]!, run: match[2]!, kind: match[3]!, payload: m.payload, at: m.at });
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Centre, noMosquitto, startMosquitto, type Received } from './helpers/mosquitto.js';
+import { Centre, metric, noMosquitto, runEvents, startMosquitto, type Received } from './helpers/mosquitto.js';
 import { daemonConfig, packagedBundle, removePackagedBundle, spawnDaemon, until, type DaemonProcess, type Packaged } from './helpers/process.js';
 import { makeTree, removeTree, sopToml, tempDir } from './helpers/workspace.js';
 
@@ -23,15 +23,8 @@ after(async () => {
 const ROOT = 'sopgate/fleet/line7/';
 const LOG_MD = '# Log\n\n## Steps\n\n1. **Note** — Write a line.\n\n   ```log\n   message = "noted"\n   ```\n';
 
-function runEvents(messages: Received[]): string[] {
-  return messages.filter((m) => /\/runs\/[^/]+\/\w+$/.test(m.topic)).map((m) => m.topic.slice(`${ROOT}runs/`.length).replace('/', ' '));
-}
-
-async function metric(d: DaemonProcess, name: string): Promise<number> {
-  const text = (await d.api('GET', '/metrics')).body as string;
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
-}
+const events = (messages: Received[]) => runEvents(messages, ROOT);
+const metricOf = (d: DaemonProcess, name: string) => metric(d.base, name);
 
 async function execute(d: DaemonProcess): Promise<string> {
   const r = await d.api('POST', '/api/sops/tick/execute');
@@ -59,22 +52,22 @@ describe('the packaged daemon and a broker that is away', { skip }, () => {
     cleanups.push(() => d.kill());
     await centre.waitFor((m) => m.find((x) => x.topic === `${ROOT}status` && x.payload.includes('online')), 'the birth message');
     const before = [await execute(d), await execute(d)];
-    await centre.waitFor((m) => (runEvents(m).length === 4 ? true : undefined), 'the first events');
-    await until(async () => ((await metric(d, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'every event acknowledged');
+    await centre.waitFor((m) => (events(m).length === 4 ? true : undefined), 'the first events');
+    await until(async () => ((await metricOf(d, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'every event acknowledged');
 
     await broker.stop();
     await d.waitForLine(/^warn \[upstream\] connection to \S+ lost/);
     const during = [await execute(d), await execute(d), await execute(d)];
-    await until(async () => ((await metric(d, 'sopgate_upstream_outbox_messages')) === 6 ? true : undefined), 'six events in the outbox');
+    await until(async () => ((await metricOf(d, 'sopgate_upstream_outbox_messages')) === 6 ? true : undefined), 'six events in the outbox');
     await d.kill();
 
     await broker.start();
     d = await spawnDaemon(pkg.bundle, config);
     await d.waitForLine(/^info \[upstream\] upstream \S+ as line7: 6 run event\(s\) in the outbox$/);
-    const all = await centre.waitFor((m) => (runEvents(m).length >= 10 ? runEvents(m) : undefined), 'every event after the restart');
+    const all = await centre.waitFor((m) => (events(m).length >= 10 ? events(m) : undefined), 'every event after the restart');
     assert.deepEqual(all, [...before, ...during].flatMap((id) => [`${id} started`, `${id} completed`]), 'each once, in order');
-    await until(async () => ((await metric(d, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'an empty outbox');
-    assert.equal(await metric(d, 'sopgate_upstream_sent_total'), 6);
+    await until(async () => ((await metricOf(d, 'sopgate_upstream_outbox_messages')) === 0 ? true : undefined), 'an empty outbox');
+    assert.equal(await metricOf(d, 'sopgate_upstream_sent_total'), 6);
 
     // Killed while the broker is there: the broker tells the centre, with the will.
     const statuses = () => centre.messages.filter((m) => m.topic === `${ROOT}status`).map((m) => JSON.parse(m.payload).state as string);

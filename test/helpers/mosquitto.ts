@@ -171,6 +171,8 @@ export interface Received {
   retain: boolean;
   /** When it arrived (Date.now()). */
   at: number;
+  /** Sent again by the broker (QoS 1 to this client, unacknowledged when a connection ended). */
+  dup: boolean;
 }
 
 /**
@@ -184,7 +186,7 @@ export class Centre {
 
   private constructor(readonly client: MqttClient) {
     client.on('message', (topic, payload, packet) => {
-      this.messages.push({ topic, payload: payload.toString('utf8'), retain: packet.retain, at: Date.now() });
+      this.messages.push({ topic, payload: payload.toString('utf8'), retain: packet.retain, at: Date.now(), dup: packet.dup });
       for (const wake of [...this.waiters]) wake();
     });
     client.on('error', () => {}); // it reconnects by itself while the broker restarts
@@ -237,3 +239,31 @@ export class Centre {
 }
 
 let centres = 0;
+
+const RUN_EVENT_KINDS = '(started|step|waiting_approval|completed|failed|cancelled)';
+
+/**
+ * The run events among `messages` under `root` (`<prefix>/<gateway_id>/`), as
+ * `<run_id> <event>` in arrival order, as the gateway sent them: commands on the same
+ * topics are left out, and so is the broker's redelivery (DUP) of a message the centre
+ * already had (its acknowledgement was lost with a connection).
+ */
+export function runEvents(messages: readonly Received[], root: string): string[] {
+  const re = new RegExp(`^${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}runs/([^/]+)/${RUN_EVENT_KINDS}$`);
+  const had = new Set<string>();
+  return messages.flatMap((m) => {
+    const match = re.exec(m.topic);
+    if (match === null) return [];
+    const key = `${m.topic}\u0000${m.payload}`;
+    if (m.dup && had.has(key)) return [];
+    had.add(key);
+    return [`${match[1]} ${match[2]}`];
+  });
+}
+
+/** A metric from a gateway's GET /metrics (`base`: http://host:port), its labelled samples summed; NaN when absent. */
+export async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const samples = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return samples.length === 0 ? Number.NaN : samples.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
