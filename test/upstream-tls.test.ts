@@ -4,39 +4,25 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
-import { Centre, makeCertificates, mosquittoUser, noMosquitto, startMosquitto, type Certificates, type Mosquitto } from './helpers/mosquitto.js';
+import { Centre, makeCertificates, mosquittoUser, noMosquittoOrOpenssl, type Certificates } from './helpers/mosquitto.js';
 import { REPO, until } from './helpers/process.js';
-import { removeTree, sopToml, tempDir } from './helpers/workspace.js';
-
-const LOG_MD = '# Log\n\n## Steps\n\n1. **Note** — Write a line.\n\n   ```log\n   message = "noted"\n   ```\n';
-const SOPS = { 'sops/tick/SOP.toml': sopToml('tick', 'execution_mode = "auto"'), 'sops/tick/SOP.md': LOG_MD };
+import { cleanup, mosquitto, TICK } from './helpers/upstream.js';
+import { removeTree, tempDir } from './helpers/workspace.js';
 
 let dir: string;
 let certs: Certificates;
-const cleanups: (() => Promise<unknown>)[] = [];
 before(async () => {
   dir = await tempDir('sopgate-upstream-tls-');
-  if (noMosquitto() === false) certs = await makeCertificates(dir);
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-  await removeTree(dir);
+  cleanup(() => removeTree(dir));
+  if (noMosquittoOrOpenssl() === false) certs = await makeCertificates(dir);
 });
 
-async function mosquitto(options: Parameters<typeof startMosquitto>[1]): Promise<Mosquitto> {
-  const broker = await startMosquitto(await tempDir('sopgate-mosquitto-'), options);
-  cleanups.push(async () => {
-    await broker.stop();
-    await removeTree(broker.dir);
-  });
-  return broker;
-}
-
+/** A gateway whose [upstream] has `upstream`'s keys (its url and credentials) under `sopgate/fleet`. */
 async function gateway(upstream: string): Promise<DaemonHarness> {
-  const h = await startDaemon(SOPS, `[upstream]\nprefix = "sopgate/fleet"\n${upstream}\n`);
-  cleanups.push(() => h.daemon.stop());
+  const h = await startDaemon(TICK, `[upstream]\nprefix = "sopgate/fleet"\n${upstream}\n`);
+  cleanup(() => h.daemon.stop());
   return h;
 }
 
@@ -59,12 +45,12 @@ async function runEventsArrive(h: DaemonHarness, centre: Centre, gw: string): Pr
   await centre.waitFor((m) => m.find((x) => x.topic === `sopgate/fleet/${gw}/runs/${id}/completed`), 'the run event');
 }
 
-describe('upstream security against a real mosquitto', { skip: noMosquitto() }, () => {
+describe('upstream security against a real mosquitto', { skip: noMosquittoOrOpenssl() }, () => {
   test('TLS with a CA; a gateway trusting another CA says so once and retries', async () => {
     const broker = await mosquitto({ listener: [`cafile ${certs.ca}`, `certfile ${certs.server.cert}`, `keyfile ${certs.server.key}`] });
     const url = `mqtts://127.0.0.1:${broker.port}`;
     const centre = await Centre.connect(url, ['sopgate/fleet/#'], { ca: await readFile(certs.ca) });
-    cleanups.push(() => centre.close());
+    cleanup(() => centre.close());
     const good = await gateway(`url = "${url}"\ngateway_id = "tls1"\nca = "${certs.ca}"`);
     await runEventsArrive(good, centre, 'tls1');
 
@@ -80,7 +66,7 @@ describe('upstream security against a real mosquitto', { skip: noMosquitto() }, 
     const url = `mqtts://127.0.0.1:${broker.port}`;
     const ca = await readFile(certs.ca);
     const centre = await Centre.connect(url, ['sopgate/fleet/#'], { ca, cert: await readFile(certs.client.cert), key: await readFile(certs.client.key) });
-    cleanups.push(() => centre.close());
+    cleanup(() => centre.close());
     const good = await gateway(`url = "${url}"\ngateway_id = "mtls1"\nca = "${certs.ca}"\ncert = "${certs.client.cert}"\nkey = "${certs.client.key}"`);
     await runEventsArrive(good, centre, 'mtls1');
 
@@ -123,7 +109,7 @@ describe('upstream security against a real mosquitto', { skip: noMosquitto() }, 
     const broker = await mosquitto({ global: ['allow_anonymous false', `password_file ${passwords}`, `acl_file ${aclFile}`] });
     const url = `mqtt://127.0.0.1:${broker.port}`;
     const centre = await Centre.connect(broker.port, ['sopgate/fleet/#'], { username: 'central', password: 'c' });
-    cleanups.push(() => centre.close());
+    cleanup(() => centre.close());
 
     const own = await gateway(`url = "${url}"\ngateway_id = "plant1"\nusername = "plant1"\npassword_file = "${join(dir, 'plant1.pass')}"`);
     await runEventsArrive(own, centre, 'plant1');

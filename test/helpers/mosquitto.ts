@@ -17,6 +17,14 @@ export function noMosquitto(): string | false {
   return existsSync(MOSQUITTO) ? false : `${MOSQUITTO} is not installed (apt-get install mosquitto)`;
 }
 
+/** The same for tests that also make certificates. */
+export function noMosquittoOrOpenssl(): string | false {
+  const missing = noMosquitto();
+  if (missing !== false) return missing;
+  const found = (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, 'openssl')));
+  return found ? false : 'openssl is not installed (apt-get install openssl)';
+}
+
 export interface MosquittoOptions {
   /** Lines right after `listener <port> 127.0.0.1` (cafile, certfile, require_certificate ...). */
   listener?: string[];
