@@ -20,7 +20,6 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { CronSource } from '../sources/cron.js';
 import { EmbeddedBroker } from '../sources/mqtt/broker.js';
 import type { Upstream } from '../sources/upstream/upstream.js';
-import { createUpstream } from './upstream.js';
 import { OutboxStore } from '../store/outbox.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
@@ -163,6 +162,8 @@ export class Gateway {
       mqtt = await this.broker.start();
     }
     if (outbox !== null) {
+      // Loaded only when configured: a gateway without an upstream does not load the MQTT client.
+      const { createUpstream } = await import('./upstream.js');
       this.upstream = createUpstream({
         config: c.upstream,
         maxPacketBytes: c.mqtt.max_packet_bytes,
