@@ -5,7 +5,9 @@
 // real database file in a temp folder. Then what one run costs the disk when runs arrive
 // one at a time (each start and finish its own commit, as at a steady low rate): WAL pages
 // written and CPU per run, keeping every finished run and at the default
-// max_finished_runs = 1000, where every run past it is pruned.
+// max_finished_runs = 1000, where every run past it is pruned. Last, the same with an
+// upstream's outbox: every run event also written in its change's transaction, and
+// deleted as soon as it is durable, as if a broker acknowledged it at once.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +18,7 @@ import { createLogExecutor } from '../src/executors/log.js';
 import { createLogger } from '../src/core/log.js';
 import { newStep, type SopDefinition, type Step } from '../src/sop/types.js';
 import type { Synchronous } from '../src/store/db.js';
+import { OutboxStore } from '../src/store/outbox.js';
 import { RunStore } from '../src/store/run-store.js';
 
 const TARGET_STARTS = 10_000;
@@ -41,9 +44,36 @@ function sop(name: string, steps: Step[]): SopDefinition {
   };
 }
 
-function engineOn(dir: string, synchronous: Synchronous, maxFinishedRuns = 1_000_000, file = `bench-${synchronous}.db`): { engine: Engine; store: RunStore } {
+/** An outbox whose rows go as soon as they are durable: the upstream publisher with a broker that answers at once. */
+function instantOutbox(store: RunStore): OutboxStore {
+  const outbox = new OutboxStore(store.db, 100_000);
+  let cursor = 0;
+  let scheduled = false;
+  outbox.onDurable(() => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (!store.db.open) return;
+      const rows = outbox.next(cursor, 1_000_000);
+      if (rows.length === 0) return;
+      cursor = rows.at(-1)!.id;
+      outbox.remove(rows.map((r) => r.id));
+    });
+  });
+  return outbox;
+}
+
+function engineOn(
+  dir: string,
+  synchronous: Synchronous,
+  maxFinishedRuns = 1_000_000,
+  file = `bench-${synchronous}.db`,
+  upstream = false,
+): { engine: Engine; store: RunStore } {
   const store = RunStore.open(join(dir, file), { synchronous, maxFinishedRuns });
   const engine = new Engine({
+    ...(upstream ? { outbox: instantOutbox(store) } : {}),
     store,
     clock: systemClock,
     logger: quiet,
@@ -93,9 +123,9 @@ async function measureCompleted(engine: Engine, count: number): Promise<number> 
 }
 
 /** One run at a time, `count` of them, after `warm` more: WAL pages and CPU µs per run. */
-async function costPerRun(dir: string, maxFinishedRuns: number, warm: number, count: number): Promise<{ pages: number; cpuMicros: number }> {
-  const file = `one-at-a-time-${maxFinishedRuns}.db`;
-  const { engine, store } = engineOn(dir, 'normal', maxFinishedRuns, file);
+async function costPerRun(dir: string, maxFinishedRuns: number, warm: number, count: number, upstream = false): Promise<{ pages: number; cpuMicros: number }> {
+  const file = `one-at-a-time-${maxFinishedRuns}${upstream ? '-outbox' : ''}.db`;
+  const { engine, store } = engineOn(dir, 'normal', maxFinishedRuns, file, upstream);
   const one = async () => {
     const completed = new Promise<void>((resolve) => {
       const off = engine.onEvent((e) => {
@@ -151,6 +181,20 @@ async function main(): Promise<void> {
     const pruned = await costPerRun(dir, 1_000, 1_500, 2_000);
     const perRun = (c: { pages: number; cpuMicros: number }) => `${c.pages.toFixed(1)} WAL pages, ${fmt(c.cpuMicros)} µs CPU`;
     console.log(`one run at a time (1 log step): ${perRun(keepAll)} per run keeping every finished run; ${perRun(pruned)} at max_finished_runs = 1000 (pruning ${(pruned.pages / keepAll.pages).toFixed(2)}× the pages)`);
+
+    const outboxed: Record<string, number> = {};
+    for (const synchronous of ['normal', 'full'] as const) {
+      const { engine, store } = engineOn(dir, synchronous, 1_000_000, `bench-${synchronous}-outbox.db`, true);
+      await measureCompleted(engine, 500);
+      outboxed[synchronous] = await measureCompleted(engine, synchronous === 'full' ? 1_000 : 5_000);
+      engine.stop();
+      store.close();
+    }
+    const prunedOutbox = await costPerRun(dir, 1_000, 1_500, 2_000, true);
+    console.log(
+      `with an upstream's outbox: ${fmt(outboxed.normal!)} runs completed/s NORMAL (${(outboxed.normal! / normal.completed).toFixed(2)}× without), ` +
+        `${fmt(outboxed.full!)} FULL (${(outboxed.full! / full.completed).toFixed(2)}×); one run at a time: ${perRun(prunedOutbox)} at max_finished_runs = 1000`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -81,8 +81,26 @@ export async function simpleCommand(io: CliIo, what: 'reload' | 'status', option
   const answer = await api.request(what === 'reload' ? 'POST' : 'GET', `/api/${what}`);
   if (answer.status !== 200) return failed(io, answer);
   if (options.json || typeof answer.body !== 'object' || answer.body === null) printJson(io, answer.body);
-  else io.out(Object.entries(answer.body).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+  else io.out(Object.entries(answer.body).map(([k, v]) => `${k}: ${k === 'upstream' ? describeUpstream(v as UpstreamStatus) : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
   return EXIT.ok;
+}
+
+/** GET /api/status's `upstream`, as `sopgate status` shows it. */
+interface UpstreamStatus {
+  url: string;
+  gateway_id: string;
+  connected: boolean;
+  since: string | null;
+  last_error: string | null;
+  outbox_messages: number;
+  sent_total: number;
+  dropped_total: number;
+}
+
+function describeUpstream(u: UpstreamStatus): string {
+  const state = u.connected ? 'connected' : `not connected${u.last_error === null ? '' : ` (${u.last_error})`}`;
+  return `${state} to ${u.url} as ${u.gateway_id}${u.since === null ? '' : ` since ${u.since}`}; ` +
+    `${u.outbox_messages} run event(s) waiting, ${u.sent_total} sent, ${u.dropped_total} dropped`;
 }
 
 function acted(io: CliIo, answer: ApiAnswer, options: Options, okStatus: number, line: (run: Run) => string): number {

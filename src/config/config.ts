@@ -9,6 +9,7 @@ import { int, isTable, oneOf, readTable, str, strList, tableList, type Spec, typ
 import { parseToml, tomlErrorText } from '../toml/parse.js';
 import { TomlLines } from '../toml/lines.js';
 import { checkMqtt, type MqttChecked } from './mqtt-checks.js';
+import { checkUpstream, finishUpstream, UPSTREAM, type UpstreamConfig } from './upstream.js';
 
 /** One [[mqtt.users]] entry: who may connect to the embedded broker. */
 export interface MqttUser {
@@ -105,6 +106,7 @@ const SECTIONS = {
     /** "full" survives a power cut (the WAL is fdatasynced off the event loop before anything is told); "normal" survives a crash of the process. */
     synchronous: oneOf(['full', 'normal'] as const, 'full'),
   },
+  upstream: UPSTREAM,
 };
 
 type Sections = typeof SECTIONS;
@@ -136,8 +138,8 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     (i.unknown ? warnings : errors).push({ message: `${where}${i.message}`, file: label, line: lines.keyOrHeader(table, i.key) });
   };
 
-  const { engine, http, mqtt, cron, store, ...rest } = parsed.data;
-  const raw = { engine, http, mqtt, cron, store };
+  const { engine, http, mqtt, cron, store, upstream, ...rest } = parsed.data;
+  const raw = { engine, http, mqtt, cron, store, upstream };
   const top = readTable(rest, TOP, reporter(''));
   const sections: Record<string, unknown> = {};
   for (const name of Object.keys(SECTIONS) as (keyof Sections)[]) {
@@ -148,6 +150,15 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     const values = readTable(isTable(table) ? table : {}, SECTIONS[name], reporter(name)) as Record<string, unknown>;
     if (name === 'mqtt') {
       values.users = (values.users as MqttUser[]).map((u) => Object.freeze({ ...u, gateway_access: u.gateway_access ?? 'none' }));
+    }
+    if (name === 'upstream') {
+      const embedded = (sections.mqtt as { listen: string }).listen !== '';
+      for (const i of checkUpstream(values as UpstreamConfig, baseDir, embedded)) {
+        (i.warning ? warnings : errors).push({ message: i.message, file: label, line: lines.keyOrHeader('upstream', i.key) });
+      }
+      Object.assign(values, finishUpstream(values as UpstreamConfig, baseDir));
+      values.subscribe = Object.freeze(values.subscribe as string[]);
+      values.forward = Object.freeze(values.forward as string[]);
     }
     sections[name] = Object.freeze(values);
   }

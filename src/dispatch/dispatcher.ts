@@ -3,7 +3,7 @@
 // counted, matched or turned into runs. Sources that need an answer (HTTP) wait for what
 // every matched SOP made of the event; the others hand it on and go on.
 import type { Engine } from '../engine/engine.js';
-import type { StartResult } from '../engine/types.js';
+import type { Actor, StartResult } from '../engine/types.js';
 import type { EventSource, GatewayEvent } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import type { Matcher } from '../match/matcher.js';
@@ -38,11 +38,11 @@ export class Dispatcher {
     }
   }
 
-  /** For sources that answer: resolves once every matched SOP's start is decided (and durable). */
-  dispatchAndWait(event: GatewayEvent): Promise<Dispatched> {
+  /** For sources that answer: resolves once every matched SOP's start is decided (and durable). `actor` goes in the ledger. */
+  dispatchAndWait(event: GatewayEvent, actor?: Actor): Promise<Dispatched> {
     const matched = this.match(event);
     // All asked in one turn: the engine checks limits in call order and writes them in one commit.
-    return Promise.all(matched.map((name) => this.deps.engine.startRun(name, event))).then((results) => ({ matched, results }));
+    return Promise.all(matched.map((name) => this.deps.engine.startRun(name, event, actor))).then((results) => ({ matched, results }));
   }
 
   /** Every event received so far, whatever its source (how busy the gateway is). */

@@ -5,7 +5,9 @@
 // A transaction the database refuses (a full disk) is taken back from memory, every change
 // in it newest first, so that memory is again exactly what is on disk.
 import type { Logger } from '../core/log.js';
+import type { OutboxStore } from '../store/outbox.js';
 import type { RunStore } from '../store/run-store.js';
+import { writeOutbox } from './outbox.js';
 import type { Tx } from './run-state.js';
 import { errorMessage } from '../core/errors.js';
 
@@ -47,6 +49,8 @@ export class CommitQueue {
     private readonly store: RunStore,
     log: Logger,
     failed?: CommitFailure,
+    /** With an upstream: the run events each batch announces are written here, in its transaction. */
+    private readonly outbox: OutboxStore | null = null,
   ) {
     this.failed =
       failed ??
@@ -101,7 +105,7 @@ export class CommitQueue {
       for (const tx of batch) tx.done();
       return;
     }
-    const store = this.store;
+    const { store, outbox } = this;
     try {
       store.transaction(() => {
         for (const tx of batch) {
@@ -113,9 +117,11 @@ export class CommitQueue {
           for (const [name, ms] of tx.cooldowns) store.setLastFinished(name, ms);
           store.runsFinished(tx.finished);
         }
+        if (outbox !== null) writeOutbox(outbox, batch);
       });
       this.written++;
     } catch (err) {
+      outbox?.rolledBack();
       // The database refused (disk full, I/O error): nothing was written and nobody is told
       // the change happened. Later changes were made on top of earlier ones: newest back first.
       for (let i = batch.length - 1; i >= 0; i--) batch[i]!.rollback();
@@ -124,9 +130,11 @@ export class CommitQueue {
       for (const tx of batch) tx.fail(error);
       return;
     }
+    const mark = outbox?.committed() ?? 0;
     const sync = this.store.sync;
     if (sync === null) {
       for (const tx of batch) tx.done();
+      outbox?.durable(mark);
       return;
     }
     this.unsynced += batch.length;
@@ -134,6 +142,7 @@ export class CommitQueue {
       this.unsynced -= batch.length;
       if (err === null) {
         for (const tx of batch) tx.done();
+        outbox?.durable(mark);
         return;
       }
       // Written but perhaps not on disk: as with a failed COMMIT, nobody is told. SQLite has

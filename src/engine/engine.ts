@@ -6,8 +6,9 @@
 import type { GatewayEvent } from '../core/events.js';
 import type { Executors } from '../executors/types.js';
 import type { Logger } from '../core/log.js';
-import type { SopDefinition, } from '../sop/types.js';
+import type { SopDefinition, Step } from '../sop/types.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
+import type { OutboxStore } from '../store/outbox.js';
 import type { Clock } from '../core/clock.js';
 import { ActiveRuns } from './active-runs.js';
 import { RunListeners } from './listeners.js';
@@ -25,8 +26,8 @@ import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
 import { excerpt, MAX_CHAR_BYTES } from '../core/text.js';
 import { storedRuns } from './recovery.js';
-import type { Run, RunEvent, RunStatus, StepStatus } from '../core/run.js';
-import type { ActionResult, Actor, StartResult, StorageUnavailable } from './types.js';
+import type { Run, RunEvent, RunEventKind, RunStatus, StepStatus } from '../core/run.js';
+import type { ActionResult, Actor, RefusalReason, StartResult, StorageUnavailable } from './types.js';
 import { isoTime } from '../core/time.js';
 import { errorMessage } from '../core/errors.js';
 
@@ -47,6 +48,8 @@ export interface EngineOptions {
   maxConcurrentTotal: number;
   /** 0 = never. */
   approvalTimeoutSecs: number;
+  /** With an upstream: every run event also goes into this outbox, in the transaction of its change. */
+  outbox?: OutboxStore;
 }
 
 export type { EngineStats };
@@ -67,7 +70,7 @@ export class Engine {
   constructor(options: EngineOptions) {
     this.o = options;
     this.log = options.logger.child('engine');
-    this.writes = new Writes(options.store, options.clock, options.logger);
+    this.writes = new Writes(options.store, options.clock, options.logger, options.outbox ?? null);
     this.runs = new ActiveRuns(options.store);
     this.listeners = new RunListeners(this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
@@ -150,8 +153,8 @@ export class Engine {
     this.flush();
   }
 
-  /** Resolves once the new run is durable; a refusal resolves at once. */
-  startRun(sopName: string, event: GatewayEvent): Promise<StartResult> {
+  /** Resolves once the new run is durable; a refusal resolves at once. `actor`: who asked, for the ledger. */
+  startRun(sopName: string, event: GatewayEvent, actor: Actor = 'engine'): Promise<StartResult> {
     const sop = this.sops.get(sopName);
     const now = this.o.clock.now();
     const refusal = admit(sopName, sop, {
@@ -181,13 +184,16 @@ export class Engine {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
       tx.after(() => this.snapshots.stored(snapshot.hash));
     }
-    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, 'engine'), detail: describeEvent(event) });
-    tx.after(() => {
-      this.counters.started++;
-      this.listeners.emit('started', st);
-    });
+    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, actor), detail: describeEvent(event) });
+    tx.after(() => this.counters.started++);
+    this.announce(tx, 'started', st);
     this.proceed(tx, st);
     return this.commitWithRun(tx, st);
+  }
+
+  /** A start refused before it reached the engine (a command from afar for a SOP it cannot start): in the ledger like the engine's own. */
+  refuse(sopName: string, reason: RefusalReason, message: string): void {
+    this.refusals.record(sopName, reason, message);
   }
 
   /**
@@ -301,10 +307,8 @@ export class Engine {
       rec.phase = 'gate';
       rec.waiting_since = isoTime(this.o.clock.now());
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
-      tx.after(() => {
-        this.timers.arm(st);
-        this.listeners.emit('waiting_approval', st);
-      });
+      tx.after(() => this.timers.arm(st));
+      this.announce(tx, 'waiting_approval', st);
       return;
     }
     rec.status = 'running';
@@ -325,7 +329,7 @@ export class Engine {
       tx.after(() => this.launch(st));
     } else {
       rec.phase = 'external';
-      tx.after(() => this.listeners.emit('step', st, stepHandoff(st.sop, st.toRun(), step)));
+      this.announce(tx, 'step', st, step);
     }
   }
 
@@ -388,7 +392,13 @@ export class Engine {
     this.timers.cancel(tx, st);
     tx.after(() => st.abort?.abort()); // a cancelled action stops once the cancel is durable
     tx.after(() => this.counters.finished[status]++); // counted once durable, as the metrics say
-    tx.after(() => this.listeners.emit(status, st));
+    this.announce(tx, status, st);
+  }
+
+  /** A run event: in the outbox with the change (when there is one), told to listeners once it is durable. */
+  private announce(tx: Tx, kind: RunEventKind, st: RunState, step?: Step): void {
+    if (this.o.outbox !== undefined) tx.announced.push({ kind, st, step });
+    tx.after(() => this.listeners.emit(kind, st, step === undefined ? undefined : stepHandoff(st.sop, st.toRun(), step)));
   }
 
   // --- effects ---

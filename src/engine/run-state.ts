@@ -3,7 +3,7 @@ import type { GatewayEvent } from '../core/events.js';
 import type { SopDefinition, Step } from '../sop/types.js';
 import type { LedgerEntry, RunRecord } from '../store/run-store.js';
 import type { TimerHandle } from '../core/clock.js';
-import type { Run, StepResult } from '../core/run.js';
+import type { Run, RunEventKind, StepResult } from '../core/run.js';
 import { newRunId } from './run-id.js';
 import { isoTime } from '../core/time.js';
 
@@ -128,6 +128,14 @@ export function publicRun(r: RunRecord): Run {
   };
 }
 
+/** A run event a change announces: the outbox's row goes into its transaction (when there is an upstream). */
+export interface Announced {
+  kind: RunEventKind;
+  st: RunState;
+  /** The external step a `step` event hands off. */
+  step: Step | undefined;
+}
+
 /**
  * Everything one state change writes, what to do once it is durable, and how to take it
  * back from memory if it cannot be written. A change calls `touch` (or `create`) for its
@@ -144,6 +152,7 @@ export class Tx {
   readonly results: [string, StepResult][] = [];
   readonly ledger: LedgerEntry[] = [];
   readonly cooldowns: [string, number][] = [];
+  readonly announced: Announced[] = [];
   /** Runs that finished in this transaction: the store counts them toward what it keeps. */
   finished = 0;
   /** Steps run inline within this transaction (Engine.proceed bounds them). */

@@ -2,9 +2,9 @@
 import type { Run } from '../core/run.js';
 
 /** Who acted on a run, for the audit ledger. */
-export type Actor = 'api' | 'cli' | 'mqtt' | 'gpio' | 'timeout' | 'engine';
+export type Actor = 'api' | 'cli' | 'mqtt' | 'upstream' | 'gpio' | 'timeout' | 'engine';
 
-export const REFUSALS = ['unknown_sop', 'no_steps', 'concurrency', 'global_concurrency', 'cooldown'] as const;
+export const REFUSALS = ['unknown_sop', 'no_manual_trigger', 'no_steps', 'concurrency', 'global_concurrency', 'cooldown'] as const;
 export type RefusalReason = (typeof REFUSALS)[number];
 
 /** Nothing changed: the state database cannot be written just now (HTTP 503). */

@@ -4,6 +4,7 @@
 // a resumed run) is made again later if the database refuses it. Either way a refused
 // change has already been taken back from memory.
 import type { Logger } from '../core/log.js';
+import type { OutboxStore } from '../store/outbox.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
 import type { Clock } from '../core/clock.js';
 import { CommitError, CommitQueue } from './commit-queue.js';
@@ -20,9 +21,10 @@ export class Writes {
     private readonly store: RunStore,
     private readonly clock: Clock,
     logger: Logger,
+    outbox: OutboxStore | null = null,
   ) {
     this.guard = new StorageGuard({ clock, logger: logger.child('store'), probe: (detail) => this.probe(detail) });
-    this.queue = new CommitQueue(store, logger, (err) => this.guard.failed(err));
+    this.queue = new CommitQueue(store, logger, (err) => this.guard.failed(err), outbox);
   }
 
   /** Requests may change state: false while the gateway is degraded. */

@@ -20,6 +20,8 @@ import { InboundGate } from './inbound-gate.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { CronSource } from '../sources/cron.js';
 import { EmbeddedBroker, type CommandSender } from '../sources/mqtt/broker.js';
+import type { Upstream } from '../sources/upstream/upstream.js';
+import { OutboxStore } from '../store/outbox.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
 import { IdempotencyStore } from '../store/idempotency.js';
@@ -71,6 +73,7 @@ export class Gateway {
   private engine!: Engine;
   private http!: HttpApi;
   private broker: EmbeddedBroker | null = null;
+  private upstream: Upstream | null = null;
   private cron!: CronSource;
   private set!: SopSet;
   private readonly startedAt: number;
@@ -101,16 +104,16 @@ export class Gateway {
     });
     this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits() });
     const deps = { clock: this.clock, logger: this.log };
+    // With an upstream, every run event also goes into the outbox, in its change's transaction.
+    const outbox = c.upstream.url === '' ? null : new OutboxStore(this.store.db, c.upstream.outbox_max_messages);
     this.engine = new Engine({
       store: this.store,
       clock: this.clock,
       logger: this.log,
-      executors: createExecutors(deps, {
-        mqttPublish: (topic, payload, options) =>
-          this.broker === null ? Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")')) : this.broker.publish(topic, payload, options),
-      }),
+      executors: createExecutors(deps, { mqttPublish: (topic, payload, options) => this.publish(topic, payload, options) }),
       maxConcurrentTotal: c.engine.max_concurrent_total,
       approvalTimeoutSecs: c.engine.approval_timeout_secs,
+      ...(outbox === null ? {} : { outbox }),
     });
     this.engine.setSops(this.set.sops);
     const runLog = this.log.child('run');
@@ -140,6 +143,7 @@ export class Gateway {
       clock: this.clock,
       logger: this.log.child('http'),
       metrics: () => this.metrics(),
+      status: () => (this.upstream === null ? {} : { upstream: this.upstream.status() }),
       reload: () => this.reload(),
       gate: (handle, drop) => this.inbound.pass(handle, drop),
     });
@@ -155,7 +159,10 @@ export class Gateway {
         users: c.mqtt.users,
         limits: c.mqtt,
         logger: this.log.child('mqtt'),
-        onEvent: dispatch,
+        onEvent: (event) => {
+          this.upstream?.forward(event.topic ?? '', event.payload ?? '');
+          dispatch(event);
+        },
         onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
         onCommand: (runId, command, sender) =>
           this.inbound.pass(() => {
@@ -164,6 +171,24 @@ export class Gateway {
           }),
       });
       mqtt = await this.broker.start();
+    }
+    if (outbox !== null) {
+      // Loaded only when configured: a gateway without an upstream does not load the MQTT client.
+      const { createUpstream } = await import('./upstream.js');
+      this.upstream = createUpstream({
+        config: c.upstream,
+        maxPacketBytes: c.mqtt.max_packet_bytes,
+        outbox,
+        engine: this.engine,
+        dispatcher: this.dispatcher,
+        sops: () => this.set.sops,
+        clock: this.clock,
+        logger: this.log.child('upstream'),
+        startedAt: this.startedAt,
+        dispatch,
+        gate: (handle) => this.inbound.pass(handle),
+      });
+      this.upstream.start();
     }
 
     // Every port is bound: a port in use has failed start-up before any run was restored
@@ -208,6 +233,7 @@ export class Gateway {
       this.loopDelay.disable();
       this.idleGc?.stop();
       this.cron?.stop();
+      await this.upstream?.stop().catch((err: unknown) => log.log('error', `upstream stop: ${String(err)}`));
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
       this.engine?.stop();
@@ -234,8 +260,16 @@ export class Gateway {
     next.saveCache();
     this.engine.setSops(next.sops);
     this.cron.update(next.sops);
+    this.upstream?.birthChanged();
     log.log('info', `reloaded: ${next.sops.length} SOP(s)${next.broken > 0 ? `, ${next.broken} left out` : ''}`);
     return { ok: true, loaded: next.sops.length, errors: next.broken };
+  }
+
+  /** The mqtt_publish tool: through the embedded broker, else (attach mode) the upstream connection. */
+  private publish(topic: string, payload: string, options: { qos: 0 | 1 | 2; retain: boolean }): Promise<void> {
+    if (this.broker !== null) return this.broker.publish(topic, payload, options);
+    if (this.upstream !== null) return this.upstream.publish(topic, payload, options);
+    return Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")'));
   }
 
   /** An MQTT client's command has no one to answer: a refusal is logged. */
@@ -313,6 +347,6 @@ export class Gateway {
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
     this.loopDelay.reset();
-    return renderMetrics([...metrics, ...httpMetrics(this.http.stats())]);
+    return renderMetrics([...metrics, ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
   }
 }

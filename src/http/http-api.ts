@@ -37,6 +37,8 @@ export interface HttpApiDeps {
   logger: Logger;
   /** Prometheus text for GET /metrics. */
   metrics: () => string;
+  /** More of the gateway's state for GET /api/status (the upstream connection's). */
+  status?: () => Record<string, unknown>;
   reload?: () => Promise<{ ok: boolean; loaded: number; errors: number }>;
   /** How long stop() lets requests in flight finish (default 10 s). */
   stopGraceMs?: number;
@@ -101,7 +103,7 @@ export class HttpApi {
       dispatch: (event) => deps.dispatcher.dispatchAndWait(event),
       sops: deps.sops,
       clock: deps.clock,
-      status: () => ({ http: this.stats() }),
+      status: () => ({ http: this.stats(), ...deps.status?.() }),
     };
     if (deps.reload !== undefined) apiDeps.reload = deps.reload;
     addApiRoutes(this.router, apiDeps);

@@ -88,4 +88,14 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE idempotency_keys_by_path RENAME TO idempotency_keys;
   CREATE INDEX idempotency_expiry ON idempotency_keys(expires_ms);
   `,
+  // 4: the upstream outbox: run events for the upstream broker, written in the transaction
+  // of the change they announce and deleted once the broker acknowledged them. The writer
+  // hands out ids in order itself (store/outbox.ts), so no AUTOINCREMENT either.
+  `
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,             -- below <prefix>/<gateway_id>/
+    payload TEXT NOT NULL
+  );
+  `,
 ];

@@ -19,15 +19,24 @@ export interface DaemonHarness {
   api(method: string, path: string, body?: string): ReturnType<typeof requestJson>;
 }
 
-/**
- * `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too);
- * `tables.http` and `tables.mqtt` are more keys of those two tables.
- */
-export async function startDaemon(files: Record<string, string>, extraConfig = '', tables: { http?: string; mqtt?: string } = {}): Promise<DaemonHarness> {
+export interface DaemonOptions {
+  /** More keys of the [http] table. */
+  http?: string;
+  /** More keys of the [mqtt] table. */
+  mqtt?: string;
+  /** [mqtt] listen: "" runs no embedded broker. */
+  mqttListen?: string;
+  /** Starts again in this folder (its state kept) instead of a new one. */
+  root?: string;
+}
+
+/** `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too). */
+export async function startDaemon(files: Record<string, string>, extraConfig = '', options: DaemonOptions = {}): Promise<DaemonHarness> {
   const configText =
-    `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n${tables.http ?? ''}\n` +
-    `[mqtt]\nlisten = "127.0.0.1:0"\n${tables.mqtt ?? ''}\n`;
-  const root = await makeTree({ 'sopgate.toml': configText, ...files });
+    `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n${options.http ?? ''}\n` +
+    `[mqtt]\nlisten = "${options.mqttListen ?? '127.0.0.1:0'}"\n${options.mqtt ?? ''}\n`;
+  const root = options.root ?? (await makeTree({ 'sopgate.toml': configText, ...files }));
+  if (options.root !== undefined) await writeFile(join(root, 'sopgate.toml'), configText);
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();
