@@ -89,7 +89,7 @@ export class Gateway {
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
-    this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits() });
+    this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits(), clock: this.clock });
     const deps = { clock: this.clock, logger: this.log };
     this.engine = new Engine({
       store: this.store,

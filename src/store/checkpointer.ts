@@ -16,6 +16,7 @@
 // log a burst grew back to RESTART_LIMIT_BYTES.
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Db } from './db.js';
 import { errorMessage } from '../core/errors.js';
@@ -66,11 +67,13 @@ export interface CheckpointerOptions {
   restartFrames?: number;
   /** Told of every checkpoint that copied pages, and of each restart (tests, diagnostics). */
   onCheckpoint?: (report: CheckpointReport) => void;
+  /** Times the watch of `startWhenBusy`. Default: the system clock. */
+  clock?: Clock;
 }
 
 export class Checkpointer {
   private worker: Worker | null = null;
-  private watch: NodeJS.Timeout | null = null;
+  private watch: TimerHandle | null = null;
   /** Lets the held commits go, while a restart is under way. */
   private release: (() => void) | null = null;
   private restarts = 0;
@@ -93,16 +96,19 @@ export class Checkpointer {
    * inside a commit every few seconds.
    */
   startWhenBusy(changes: () => number, everyMs = 5_000, busyChanges = 250): void {
+    const clock = this.options.clock ?? systemClock;
     let last = changes();
-    this.watch = setInterval(() => {
+    const look = (): void => {
       const now = changes();
       if (now - last >= busyChanges) {
-        this.stopWatching();
+        this.watch = null;
         this.start();
+        return;
       }
       last = now;
-    }, everyMs);
-    this.watch.unref();
+      this.watch = clock.setTimer(everyMs, look);
+    };
+    this.watch = clock.setTimer(everyMs, look);
   }
 
   /** Whether checkpoints run in the worker. */
@@ -179,7 +185,7 @@ export class Checkpointer {
   }
 
   private stopWatching(): void {
-    if (this.watch !== null) clearInterval(this.watch);
+    this.watch?.cancel();
     this.watch = null;
   }
 }
