@@ -299,6 +299,12 @@ export class Gateway {
           { labels: { quantile: '1' }, value: lateness(this.loopDelay.max) },
         ],
       },
+      {
+        name: 'sopgate_event_loop_delay_samples',
+        help: 'Event loop delay samples (one per 10 ms) since the last scrape, behind the quantiles: at 0 they say nothing.',
+        type: 'gauge',
+        samples: [{ value: this.loopDelay.count }],
+      },
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
     this.loopDelay.reset();

@@ -24,14 +24,17 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Polls `check` until it returns something other than undefined (for files, which send no event). */
-export async function until<T>(check: () => Promise<T | undefined>, what: string, ms = WAIT_MS): Promise<T> {
+/**
+ * Polls `check` every `everyMs` until it returns something other than undefined, for what
+ * sends no event (files, another process, HTTP state); gives up after `ms`.
+ */
+export async function until<T>(check: () => Promise<T | undefined>, what: string, ms = WAIT_MS, everyMs = 20): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
