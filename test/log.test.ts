@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { batchedLines, memoryLogger } from '../src/core/log.js';
 import { startDaemon } from './helpers/daemon.js';
+import { until } from './helpers/process.js';
 import { removeTree, sopToml } from './helpers/workspace.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -51,7 +52,7 @@ describe('log lines to stdout', () => {
     try {
       const id = (await h.api('POST', '/api/sops/loud/execute')).body.run_id;
       // The failed line is logged once the run's end is on disk.
-      for (let i = 0; i < 250 && !h.logs.some((l) => l.includes(`${id} failed`)); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await until(async () => h.logs.find((l) => l.includes(`${id} failed`)), `the journal line of run ${id} failing`);
       const run = (await h.api('GET', `/api/runs/${id}`)).body;
       assert.equal(run.status, 'failed');
       const output: string = run.step_results[0].output;

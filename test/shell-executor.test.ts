@@ -5,13 +5,13 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock, systemClock, type Clock } from '../src/core/clock.js';
 import { createShellExecutor, type ShellOptions } from '../src/executors/shell.js';
 import { MAX_ENV_STRING_BYTES } from '../src/executors/shell-env.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
+import { until } from './helpers/process.js';
 
 let dir = '';
 before(async () => {
@@ -55,7 +55,7 @@ function alive(pid: number): boolean {
 
 /** Polls: the kernel tears processes down after the signal, with no event to await. */
 async function waitGone(pids: number[]): Promise<void> {
-  for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(20);
+  await until(async () => (pids.some(alive) ? undefined : true), `processes ${pids.join(', ')} to be gone`);
   assert.deepEqual(pids.filter(alive), [], 'processes still alive');
 }
 

@@ -10,6 +10,7 @@ import { newStep, type ExecutionMode, type Priority, type SopDefinition, type St
 import { openDatabase } from '../../src/store/db.js';
 import { RunStore } from '../../src/store/run-store.js';
 import { WalSync } from '../../src/store/wal-sync.js';
+import { WAIT_MS, withTimeout } from './process.js';
 
 export function step(number: number, extra: Partial<Step> = {}): Step {
   return newStep(number, { title: `Step ${number}`, ...extra });
@@ -129,11 +130,17 @@ export function manual(payload?: string) {
 /** A store on `file` whose fdatasyncs wait until the test lets them return (`release`). */
 export function heldSyncStore(file: string) {
   const held: (() => void)[] = [];
-  const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
-  /** Waits until the store has asked for an fdatasync. */
-  const syncing = async () => {
-    for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  };
+  let asked: (() => void) | null = null;
+  const store = new RunStore(
+    openDatabase(file),
+    new WalSync(file, (_fd, done) => {
+      held.push(() => done(null));
+      asked?.();
+    }),
+  );
+  /** Resolves once the store has asked for an fdatasync (at once if one is held). */
+  const syncing = (): Promise<void> =>
+    held.length > 0 ? Promise.resolve() : withTimeout(new Promise<void>((resolve) => (asked = resolve)), WAIT_MS, 'the store to ask for an fdatasync');
   return { store, held, syncing, release: () => {
       for (const f of held.splice(0)) f();
     }, };
