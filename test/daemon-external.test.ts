@@ -9,19 +9,12 @@ import { buildConfig } from '../src/config/config.js';
 import { Gateway } from '../src/gateway/gateway.js';
 import { memoryLogger } from '../src/core/log.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { externalStep, sopToml, stepsMd } from './helpers/fixtures.js';
 import { WAIT_MS, withTimeout } from './helpers/process.js';
 import { removeTree } from './helpers/workspace.js';
 
-const HANDOFF_TOML = `[sop]
-name = "handoff"
-description = "Two steps an agent carries out"
-execution_mode = "auto"
-max_concurrent = 10
-
-[[triggers]]
-type = "manual"
-`;
-const HANDOFF_MD = '# Handoff\n\n## Steps\n\n1. **Inspect** — Look at the pump.\n2. **Report** — Say what you saw.\n';
+const HANDOFF_TOML = sopToml('handoff', 'execution_mode = "auto"\nmax_concurrent = 10');
+const HANDOFF_MD = stepsMd(externalStep(1, 'Inspect', 'Look at the pump.'), externalStep(2, 'Report', 'Say what you saw.'));
 
 interface Seen {
   topic: string;

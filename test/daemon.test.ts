@@ -5,48 +5,22 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { externalStep, logSteps, sopToml, stepsMd, toolStep, trigger } from './helpers/fixtures.js';
 import { until, WAIT_MS } from './helpers/process.js';
 import { cli, removeTree } from './helpers/workspace.js';
 
-const ALERT_TOML = `[sop]
-name = "temp-alert"
-description = "Too warm"
-priority = "critical"
-execution_mode = "auto"
-max_concurrent = 100
-
-[[triggers]]
-type = "mqtt"
-topic = "sensors/+/temp"
-condition = "$.value >= 85"
-`;
-const ALERT_MD = '# Alert\n\n## Steps\n\n1. **Log it**\n\n   ```log\n   message = "hot: {{payload.value}}"\n   ```\n';
-const DEPLOY_TOML = `[sop]
-name = "deploy"
-description = "Deploy"
-execution_mode = "supervised"
-
-[[triggers]]
-type = "manual"
-
-[[triggers]]
-type = "webhook"
-path = "/sop/deploy"
-`;
-const DEPLOY_MD = '# Deploy\n\n## Steps\n\n1. **Check** — Look.\n2. **Ship** — Ship it.\n';
+const ALERT_TOML = sopToml(
+  'temp-alert',
+  'priority = "critical"\nexecution_mode = "auto"\nmax_concurrent = 100',
+  trigger('type = "mqtt"', 'topic = "sensors/+/temp"', 'condition = "$.value >= 85"'),
+);
+const ALERT_MD = logSteps('hot: {{payload.value}}');
+const DEPLOY_TOML = sopToml('deploy', 'execution_mode = "supervised"', trigger('type = "manual"') + trigger('type = "webhook"', 'path = "/sop/deploy"'));
+const DEPLOY_MD = stepsMd(externalStep(1, 'Check', 'Look.'), externalStep(2, 'Ship', 'Ship it.'));
 
 // Publishes on the topic its own trigger listens to: it must not start itself again.
-const ECHO_TOML = `[sop]
-name = "echo"
-description = "Echo a reading"
-execution_mode = "auto"
-max_concurrent = 10
-
-[[triggers]]
-type = "mqtt"
-topic = "echo/in"
-`;
-const ECHO_MD = '# Echo\n\n## Steps\n\n1. **Echo**\n\n   ```mqtt_publish\n   topic = "echo/in"\n   payload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\n   qos = 1\n   ```\n';
+const ECHO_TOML = sopToml('echo', 'execution_mode = "auto"\nmax_concurrent = 10', trigger('type = "mqtt"', 'topic = "echo/in"'));
+const ECHO_MD = stepsMd(toolStep(1, 'mqtt_publish', 'topic = "echo/in"\npayload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\nqos = 1', 'Echo'));
 
 let h: DaemonHarness;
 let client: mqtt.MqttClient;

@@ -14,9 +14,9 @@ import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { builtin, harness, settle, sop, type EngineHarness } from './helpers/engine.js';
+import { TOKEN } from './helpers/http.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
-const TOKEN = 'webhook-token-abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const SECRET = 'shared-secret';
 
@@ -28,7 +28,7 @@ before(async () => {
 after(() => removeTree(dir));
 
 function hooked(name: string, path: string, options: Parameters<typeof sop>[1] = {}): SopDefinition {
-  return { ...sop(name, { mode: 'supervised', maxConcurrent: 10, steps: [builtin(1)], ...options }), triggers: [{ type: 'webhook', path }] };
+  return sop(name, { mode: 'supervised', maxConcurrent: 10, steps: [builtin(1)], ...options, triggers: [{ type: 'webhook', path }] });
 }
 
 interface Gateway {

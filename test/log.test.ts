@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import { batchedLines, memoryLogger } from '../src/core/log.js';
 import { startDaemon } from './helpers/daemon.js';
 import { until } from './helpers/process.js';
-import { removeTree, sopToml } from './helpers/workspace.js';
+import { shellStep, sopToml, stepsMd } from './helpers/fixtures.js';
+import { removeTree } from './helpers/workspace.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -47,7 +48,7 @@ describe('log lines to stdout', () => {
     const script = "printf 'boom\\033[2J\\000\\r\\nline two\\n'; head -c 100 /dev/zero | tr '\\000' '\\001'; head -c 70000 /dev/zero | tr '\\000' a; exit 1";
     const h = await startDaemon({
       'sops/loud/SOP.toml': sopToml('loud', 'execution_mode = "auto"'),
-      'sops/loud/SOP.md': `# Loud\n\n## Steps\n\n1. **Fail loudly**\n\n   \`\`\`shell\n   ${script}\n   \`\`\`\n`,
+      'sops/loud/SOP.md': stepsMd(shellStep(1, script, 'Fail loudly')),
     });
     try {
       const id = (await h.api('POST', '/api/sops/loud/execute')).body.run_id;

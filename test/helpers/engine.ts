@@ -6,7 +6,7 @@ import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { RunEvent } from '../../src/core/run.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
 import { memoryLogger } from '../../src/core/log.js';
-import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction } from '../../src/sop/types.js';
+import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction, type Trigger } from '../../src/sop/types.js';
 import { openDatabase } from '../../src/store/db.js';
 import { RunStore } from '../../src/store/run-store.js';
 import { WalSync } from '../../src/store/wal-sync.js';
@@ -22,12 +22,14 @@ export function builtin(number: number, message = `step ${number}`, extra: Parti
   return step(number, { action, ...extra });
 }
 
+/** A SOP definition as the loader would make it: one step and a manual trigger unless told. */
 export function sop(name: string, options: {
   mode?: ExecutionMode;
   priority?: Priority;
   steps?: Step[];
   cooldown?: number;
   maxConcurrent?: number;
+  triggers?: Trigger[];
 } = {}): SopDefinition {
   return {
     name,
@@ -37,7 +39,7 @@ export function sop(name: string, options: {
     execution_mode: options.mode ?? 'auto',
     cooldown_secs: options.cooldown ?? 0,
     max_concurrent: options.maxConcurrent ?? 1,
-    triggers: [{ type: 'manual' }],
+    triggers: options.triggers ?? [{ type: 'manual' }],
     steps: options.steps ?? [step(1)],
     location: '/tmp',
   };
