@@ -11,6 +11,7 @@ import type { ToolArgs } from '../src/sop/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 import { WAIT_MS, withTimeout } from './helpers/process.js';
+import { stepContext } from './helpers/step-context.js';
 
 interface Received {
   method: string;
@@ -69,20 +70,8 @@ function responseHeadersReach(path: string): Promise<void> {
   });
 }
 
-function ctx(over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext {
-  return {
-    runId: 'run-9',
-    sopName: 'fan-alarm',
-    sopLocation: '/tmp',
-    stepNumber: 1,
-    totalSteps: 2,
-    event: { source: 'mqtt', topic: 'sensors/fan', timestamp: '2026-01-01T00:00:00Z', ...event },
-    outputs: new Map(),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
+const ctx = (over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext =>
+  stepContext({ runId: 'run-9', totalSteps: 2, ...over }, { topic: 'sensors/fan', ...event });
 
 /** Args as src/sop/actions.ts would hand them over, defaults applied. */
 function args(given: Partial<ToolArgs['http_request']> & { url: string }): ToolArgs['http_request'] {

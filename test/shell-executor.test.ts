@@ -12,6 +12,7 @@ import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
 import { until } from './helpers/process.js';
+import { stepContext } from './helpers/step-context.js';
 
 let dir = '';
 before(async () => {
@@ -21,20 +22,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function ctx(over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext {
-  return {
-    runId: 'run-7',
-    sopName: 'fan-alarm',
-    sopLocation: dir,
-    stepNumber: 3,
-    totalSteps: 4,
-    event: { source: 'mqtt', topic: 'sensors/fan', timestamp: '2026-01-01T00:00:00Z', ...event },
-    outputs: new Map(),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
+const ctx = (over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext =>
+  stepContext({ runId: 'run-7', sopLocation: dir, stepNumber: 3, totalSteps: 4, ...over }, { topic: 'sensors/fan', ...event });
 
 const run = (script: string, c: StepContext = ctx(), options: ShellOptions = {}, clock: Clock = systemClock) =>
   createShellExecutor({ clock, logger: memoryLogger() }, options).run({ tool: 'shell', source: script, args: {} }, c);
