@@ -176,9 +176,9 @@ describe('the checkpoint worker starts when the gateway gets busy', () => {
     const file = `${dir}/busy.db`;
     const store = RunStore.open(file);
     const clock = new ManualClock();
-    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), { intervalMs: 20, clock });
+    const checkpointer = new Checkpointer(store.db, file, memoryLogger(), { intervalMs: 20 });
     let changes = 0;
-    checkpointer.startWhenBusy(() => changes, 20, 5);
+    checkpointer.startWhenBusy(() => changes, clock, 20, 5);
     changes += 4; // under the threshold within one interval
     clock.advance(80);
     assert.equal(checkpointer.running, false);

@@ -89,7 +89,7 @@ export class Gateway {
     this.set = await loadSopSet(c, this.log.child('sops'));
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, { synchronous: c.store.synchronous, maxLedgerEntries: c.engine.max_ledger_entries });
-    this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits(), clock: this.clock });
+    this.checkpointer = new Checkpointer(this.store.db, dbFile, this.log.child('store'), { hold: () => this.engine.holdCommits() });
     const deps = { clock: this.clock, logger: this.log };
     this.engine = new Engine({
       store: this.store,
@@ -175,7 +175,7 @@ export class Gateway {
     this.cron.start();
     this.loopDelay.enable();
 
-    this.checkpointer.startWhenBusy(() => this.stateChanges());
+    this.checkpointer.startWhenBusy(() => this.stateChanges(), this.clock);
     this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.dispatcher.eventsTotal(), logger: this.log.child('daemon') });
     this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.

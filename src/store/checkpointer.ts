@@ -16,7 +16,7 @@
 // log a burst grew back to RESTART_LIMIT_BYTES.
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Db } from './db.js';
 import { errorMessage } from '../core/errors.js';
@@ -67,8 +67,6 @@ export interface CheckpointerOptions {
   restartFrames?: number;
   /** Told of every checkpoint that copied pages, and of each restart (tests, diagnostics). */
   onCheckpoint?: (report: CheckpointReport) => void;
-  /** Times the watch of `startWhenBusy`. Default: the system clock. */
-  clock?: Clock;
 }
 
 export class Checkpointer {
@@ -92,11 +90,10 @@ export class Checkpointer {
 
   /**
    * Starts the worker once `changes()` (a count of state changes, each one commit's worth of
-   * WAL pages) grows by `busyChanges` within one `everyMs`: 250 in 5 s is a checkpoint
-   * inside a commit every few seconds.
+   * WAL pages) grows by `busyChanges` within one `everyMs` of `clock`: 250 in 5 s is a
+   * checkpoint inside a commit every few seconds.
    */
-  startWhenBusy(changes: () => number, everyMs = 5_000, busyChanges = 250): void {
-    const clock = this.options.clock ?? systemClock;
+  startWhenBusy(changes: () => number, clock: Clock, everyMs = 5_000, busyChanges = 250): void {
     let last = changes();
     const look = (): void => {
       const now = changes();
