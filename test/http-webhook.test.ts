@@ -15,6 +15,7 @@ import type { SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { builtin, harness, settle, sop, type EngineHarness } from './helpers/engine.js';
 import { TOKEN } from './helpers/http.js';
+import { withTimeout } from './helpers/process.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -80,22 +81,19 @@ async function post(g: Gateway, path: string, body: string, headers: Record<stri
 
 /** A POST through node:http on its own socket: the status, and whether the server closed the socket. */
 function rawPost(port: number, path: string, headers: Record<string, string | number>, write: (req: ReturnType<typeof request>) => void) {
-  return new Promise<{ status: number; connection: string | undefined; closed: boolean }>((resolve, reject) => {
+  const answered = new Promise<{ status: number; connection: string | undefined; closed: boolean }>((resolve) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false });
     req.on('error', () => undefined); // the server may close while we are still writing
-    const timer = setTimeout(() => reject(new Error('the connection was left hanging')), 5_000);
     req.on('response', (res) => {
       res.resume();
       const socket = res.socket;
-      const done = () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, closed: true });
-      };
+      const done = () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, closed: true });
       if (socket.destroyed) done();
       else socket.once('close', done);
     });
     write(req);
   });
+  return withTimeout(answered, 5_000, 'the server to answer and close the connection (it was left hanging)');
 }
 
 describe('webhook triggers', () => {
