@@ -30,6 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
+import { logSteps, sopToml, trigger } from '../test/helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'bench-token';
@@ -153,30 +154,29 @@ process.on('SIGTERM', () => broker.close(() => server.close(() => process.exit(0
 
 // --- the gateway --------------------------------------------------------------------------
 
-const LOG_STEP = (message: string) => `# Bench SOP\n\n## Steps\n\n1. **Log** — Keep the reading.\n\n   \`\`\`log\n   message = "${message}"\n   \`\`\`\n`;
-
 /** 99 decoys (MQTT elsewhere, on the same topic with a condition that never holds, cron, webhook, manual) and the alert SOP. */
 function writeWorkspace(dir: string): string {
-  const put = (name: string, toml: string, md: string) => {
+  const put = (name: string, extra: string, triggers: string, message: string) => {
     mkdirSync(join(dir, 'sops', name), { recursive: true });
-    writeFileSync(join(dir, 'sops', name, 'SOP.toml'), `[sop]\nname = "${name}"\ndescription = "bench ${name}"\n${toml}`);
-    writeFileSync(join(dir, 'sops', name, 'SOP.md'), md);
+    writeFileSync(join(dir, 'sops', name, 'SOP.toml'), sopToml(name, extra, triggers));
+    writeFileSync(join(dir, 'sops', name, 'SOP.md'), logSteps(message));
   };
   for (let i = 0; i < 99; i++) {
     const name = `decoy-${String(i).padStart(2, '0')}`;
-    const trigger = [
+    const lines = [
       `type = "mqtt"\ntopic = "plant/line-${i}/pressure"\ncondition = "$.bar > 8"`,
       `type = "mqtt"\ntopic = "sensors/+/humidity"\ncondition = "$.value > ${90 + (i % 10)}"`,
       `type = "mqtt"\ntopic = "sensors/+/temp"\ncondition = "$.value < -${20 + i}"`,
       `type = "cron"\nexpression = "${i % 60} 3 * * *"\n\n[[triggers]]\ntype = "manual"`,
       `type = "webhook"\npath = "/sop/${name}"`,
     ][i % 5]!;
-    put(name, `priority = "low"\n\n[[triggers]]\n${trigger}\n`, LOG_STEP(`${name} {{payload}}`));
+    put(name, 'priority = "low"', trigger(lines), `${name} {{payload}}`);
   }
   put(
     ALERT_SOP,
-    `priority = "normal"\nexecution_mode = "auto"\nmax_concurrent = 1000000\n\n[[triggers]]\ntype = "mqtt"\ntopic = "sensors/+/temp"\ncondition = "$.value >= 85"\n`,
-    LOG_STEP('alert {{payload.value}}'),
+    'priority = "normal"\nexecution_mode = "auto"\nmax_concurrent = 1000000',
+    trigger('type = "mqtt"', 'topic = "sensors/+/temp"', 'condition = "$.value >= 85"'),
+    'alert {{payload.value}}',
   );
   const config = join(dir, 'sopgate.toml');
   writeFileSync(

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { daemonConfig, packagedBundle, removePackagedBundle, spawnDaemon, withTimeout, type DaemonProcess } from '../test/helpers/process.js';
+import { externalStep, logStep, shellStep, sopToml, stepsMd, trigger } from '../test/helpers/fixtures.js';
 import { makeTree, removeTree } from '../test/helpers/workspace.js';
 
 const args = parseArgs({ options: { cycles: { type: 'string', default: '20' }, seed: { type: 'string' } } }).values;
@@ -37,15 +38,13 @@ const random = prng(SEED);
 
 // Every built-in shell step appends "<run id> <step>" to steps.log before it ends: a step
 // that ran twice shows twice.
-const record = (step: number) => `   \`\`\`shell\n   echo "$SOP_RUN_ID ${step}" >> "$SOAK_LOG"\n   \`\`\`\n`;
-const shell = (n: number, extra = '') => `${n}. **Step ${n}** — Record that it ran.\n\n${record(n)}${extra}\n`;
-const slowShell = (n: number) =>
-  `${n}. **Step ${n}** — Record that it ran, slowly.\n\n   \`\`\`shell\n   sleep 0.05\n   echo "$SOP_RUN_ID ${n}" >> "$SOAK_LOG"\n   \`\`\`\n\n`;
-const log = (n: number) => `${n}. **Step ${n}** — Log a line.\n\n   \`\`\`log\n   message = "step ${n} of {{run_id}}"\n   \`\`\`\n\n`;
-const external = (n: number) => `${n}. **Step ${n}** — Someone reports the result.\n\n`;
-const sop = (name: string, mode: string, trigger: string) =>
-  `[sop]\nname = "${name}"\ndescription = "Soak ${name}"\nexecution_mode = "${mode}"\nmax_concurrent = 1000\n\n[[triggers]]\n${trigger}\n`;
-const steps = (...s: string[]) => `# Soak\n\n## Steps\n\n${s.join('')}`;
+const record = (n: number) => `echo "$SOP_RUN_ID ${n}" >> "$SOAK_LOG"`;
+const shell = (n: number) => shellStep(n, record(n));
+const slowShell = (n: number) => shellStep(n, `sleep 0.05\n${record(n)}`);
+const log = (n: number) => logStep(n, `step ${n} of {{run.id}}`);
+const external = (n: number) => externalStep(n, `Step ${n}`, 'Someone reports the result.');
+const sop = (name: string, mode: string, lines: string) => sopToml(name, `execution_mode = "${mode}"\nmax_concurrent = 1000`, trigger(lines));
+const steps = stepsMd;
 
 const FILES = {
   'sops/sensor/SOP.toml': sop('sensor', 'auto', 'type = "mqtt"\ntopic = "soak/sensor/+"\ncondition = "$.v > 50"'),
@@ -57,9 +56,7 @@ const FILES = {
   'sops/gated/SOP.toml': sop('gated', 'supervised', 'type = "manual"'),
   'sops/gated/SOP.md': steps(shell(1), external(2), shell(3)),
 };
-const CONFIG =
-  'state_dir = "state"\n[engine]\nmax_concurrent_total = 5000\nmax_finished_runs = 1000000\napproval_timeout_secs = 0\n' +
-  daemonConfig().replace('[http]\n', '[http]\nrate_limit_per_minute = 0\n').replace('state_dir = "state"\n', '');
+const CONFIG = daemonConfig('[engine]\nmax_concurrent_total = 5000\nmax_finished_runs = 1000000\napproval_timeout_secs = 0', 'rate_limit_per_minute = 0');
 
 interface Tally {
   acknowledged: Set<string>;

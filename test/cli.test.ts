@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cli, makeTree, ONE_STEP_MD, removeTree, sopToml } from './helpers/workspace.js';
+import { ONE_STEP_MD, sopToml, trigger } from './helpers/fixtures.js';
+import { cli, makeTree, removeTree } from './helpers/workspace.js';
 
-const MQTT_TRIGGER = '[[triggers]]\ntype = "mqtt"\ntopic = "sensors/+/temp"\ncondition = "$.value >= 85"\n';
+const MQTT_TRIGGER = trigger('type = "mqtt"', 'topic = "sensors/+/temp"', 'condition = "$.value >= 85"');
 
 let root: string;
 before(async () => {
@@ -10,7 +11,7 @@ before(async () => {
     'sopgate.toml': 'workspace = "."\n[engine]\ndefault_execution_mode = "auto"\n',
     'sops/alert/SOP.toml': sopToml('alert', 'priority = "critical"', MQTT_TRIGGER),
     'sops/alert/SOP.md': ONE_STEP_MD,
-    'sops/any-temp/SOP.toml': sopToml('any-temp', '', '[[triggers]]\ntype = "mqtt"\ntopic = "sensors/#"\n'),
+    'sops/any-temp/SOP.toml': sopToml('any-temp', '', trigger('type = "mqtt"', 'topic = "sensors/#"')),
     'sops/any-temp/SOP.md': ONE_STEP_MD,
     'sops/broken/SOP.toml': sopToml('broken', 'priority = "urgent"', MQTT_TRIGGER),
     'sops/broken/SOP.md': ONE_STEP_MD,

@@ -13,6 +13,7 @@ import type { SopDefinition } from '../src/sop/types.js';
 import { CronSource, type CatchUp } from '../src/sources/cron.js';
 import { CronStateStore } from '../src/store/cron-state.js';
 import { openDatabase, type Db } from '../src/store/db.js';
+import { sop as definition } from './helpers/engine.js';
 
 const MONDAY = Date.UTC(2026, 0, 5); // 2026-01-05T00:00:00Z is a Monday
 const MIN = 60_000;
@@ -20,11 +21,7 @@ const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
 function sop(name: string, ...expressions: string[]): SopDefinition {
-  return {
-    name, description: name, version: '0.1.0', priority: 'normal', execution_mode: 'auto',
-    cooldown_secs: 0, max_concurrent: 1, steps: [], location: `/sops/${name}`,
-    triggers: expressions.map((expression) => ({ type: 'cron' as const, expression })),
-  };
+  return definition(name, { triggers: expressions.map((expression) => ({ type: 'cron' as const, expression })), steps: [] });
 }
 
 /** ManualClock fires each timer at its own time; this one can also stall, as a blocked event loop does. */

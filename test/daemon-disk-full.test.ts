@@ -6,49 +6,41 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { daemonConfig, packagedBundle, removePackagedBundle, spawnDaemon, until, WAIT_MS, withTimeout, type DaemonProcess, type Packaged } from './helpers/process.js';
-import { makeTree, removeTree } from './helpers/workspace.js';
+import { externalStep, logStep, shellStep, sopToml, stepsMd, trigger } from './helpers/fixtures.js';
+import { packagedDaemons } from './helpers/packaged.js';
+import { until, WAIT_MS, withTimeout, type DaemonProcess } from './helpers/process.js';
 
-let pkg: Packaged;
-const cleanups: (() => Promise<void> | void)[] = [];
-before(async () => {
-  pkg = await packagedBundle();
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
-  await removePackagedBundle();
-});
+const packaged = packagedDaemons();
+const { cleanup, daemon } = packaged;
 
-const manual = (name: string, extra = '') => `[sop]\nname = "${name}"\ndescription = "The ${name} procedure"\n${extra}\n\n[[triggers]]\ntype = "manual"\n`;
-const external = '# Procedure\n\n## Steps\n\n1. **Check** — Someone checks by hand.\n';
-const logged = '# Procedure\n\n## Steps\n\n1. **Note** — Write a line.\n\n   ```log\n   message = "noted"\n   ```\n';
+const external = stepsMd(externalStep(1, 'Check', 'Someone checks by hand.'));
+const logged = stepsMd(logStep(1, 'noted', 'Note'));
 /** Step 1 appends a line to runs.count (in the SOP folder, off the tmpfs), then waits (20 s at most) for a file named release. */
-const SLOW_MD =
-  '# Slow\n\n## Steps\n\n1. **Wait** — Wait for the release.\n\n   ```shell\n   echo ran >> runs.count\n' +
-  '   for i in $(seq 1 400); do [ -f release ] && break; sleep 0.05; done\n   ```\n\n' +
-  '2. **Note** — Write a line.\n\n   ```log\n   message = "released"\n   ```\n';
+const SLOW_MD = stepsMd(
+  shellStep(1, 'echo ran >> runs.count\nfor i in $(seq 1 400); do [ -f release ] && break; sleep 0.05; done', 'Wait'),
+  logStep(2, 'released', 'Note'),
+);
 
 const FILES = {
-  'sops/slow/SOP.toml': manual('slow', 'execution_mode = "auto"'),
+  'sops/slow/SOP.toml': sopToml('slow', 'execution_mode = "auto"'),
   'sops/slow/SOP.md': SLOW_MD,
-  'sops/gated/SOP.toml': manual('gated', 'execution_mode = "supervised"'),
+  'sops/gated/SOP.toml': sopToml('gated', 'execution_mode = "supervised"'),
   'sops/gated/SOP.md': logged,
-  'sops/victim/SOP.toml': manual('victim', 'execution_mode = "supervised"'),
+  'sops/victim/SOP.toml': sopToml('victim', 'execution_mode = "supervised"'),
   'sops/victim/SOP.md': logged,
-  'sops/ext/SOP.toml': manual('ext', 'execution_mode = "auto"'),
+  'sops/ext/SOP.toml': sopToml('ext', 'execution_mode = "auto"'),
   'sops/ext/SOP.md': external,
-  'sops/single/SOP.toml': manual('single', 'execution_mode = "auto"\nmax_concurrent = 1'),
+  'sops/single/SOP.toml': sopToml('single', 'execution_mode = "auto"\nmax_concurrent = 1'),
   'sops/single/SOP.md': external,
-  'sops/hook/SOP.toml': manual('hook', 'execution_mode = "auto"').replace('type = "manual"', 'type = "webhook"\npath = "/sop/hook"'),
+  'sops/hook/SOP.toml': sopToml('hook', 'execution_mode = "auto"', trigger('type = "webhook"', 'path = "/sop/hook"')),
   'sops/hook/SOP.md': external,
 };
 
 /** A workspace whose state_dir is a fresh 2 MB tmpfs; null (the test skipped) where mounting is not permitted. */
 async function onSmallDisk(t: TestContext): Promise<{ root: string; config: string; state: string } | null> {
-  const root = await makeTree({ 'sopgate.toml': daemonConfig('[engine]\nmax_concurrent_total = 10'), ...FILES });
-  cleanups.push(() => removeTree(root));
+  const { root, config } = await packaged.workspace(FILES, '[engine]\nmax_concurrent_total = 10');
   const state = join(root, 'state');
   await mkdir(state);
   try {
@@ -57,8 +49,8 @@ async function onSmallDisk(t: TestContext): Promise<{ root: string; config: stri
     t.skip(`mounting a 2 MB tmpfs for state_dir is not permitted here (needs root): ${String((err as { stderr?: unknown }).stderr ?? err).trim()}`);
     return null;
   }
-  cleanups.push(() => void execFileSync('umount', ['-l', state], { stdio: 'pipe' }));
-  return { root, config: join(root, 'sopgate.toml'), state };
+  cleanup(() => void execFileSync('umount', ['-l', state], { stdio: 'pipe' }));
+  return { root, config, state };
 }
 
 /** Fills the file system holding `file` to the last byte. */
@@ -76,12 +68,6 @@ function fill(file: string): void {
   } finally {
     closeSync(fd);
   }
-}
-
-async function daemon(config: string): Promise<DaemonProcess> {
-  const d = await spawnDaemon(pkg.bundle, config);
-  cleanups.push(() => d.kill());
-  return d;
 }
 
 async function start(d: DaemonProcess, sop: string): Promise<string> {

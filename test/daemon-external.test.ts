@@ -9,18 +9,12 @@ import { buildConfig } from '../src/config/config.js';
 import { Gateway } from '../src/gateway/gateway.js';
 import { memoryLogger } from '../src/core/log.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { externalStep, sopToml, stepsMd } from './helpers/fixtures.js';
+import { WAIT_MS, withTimeout } from './helpers/process.js';
 import { removeTree } from './helpers/workspace.js';
 
-const HANDOFF_TOML = `[sop]
-name = "handoff"
-description = "Two steps an agent carries out"
-execution_mode = "auto"
-max_concurrent = 10
-
-[[triggers]]
-type = "manual"
-`;
-const HANDOFF_MD = '# Handoff\n\n## Steps\n\n1. **Inspect** — Look at the pump.\n2. **Report** — Say what you saw.\n';
+const HANDOFF_TOML = sopToml('handoff', 'execution_mode = "auto"\nmax_concurrent = 10');
+const HANDOFF_MD = stepsMd(externalStep(1, 'Inspect', 'Look at the pump.'), externalStep(2, 'Report', 'Say what you saw.'));
 
 interface Seen {
   topic: string;
@@ -28,17 +22,31 @@ interface Seen {
   body: { run: { run_id: string }; step: { step_number: number; title: string } } | null;
 }
 
-/** What a client that subscribes now receives on `filter` within `ms`: retained messages come at once. */
-async function lateSubscriber(port: number, filter: string, ms = 300): Promise<Seen[]> {
+/** Marks the end of what a subscriber is sent: published by the test, after what it waits for. */
+const END = 'test/end';
+
+/**
+ * What a client that subscribes now is sent on `filter`: the retained messages. END, retained
+ * too, is subscribed to after `filter` in the same SUBSCRIBE, and the broker sends the retained
+ * messages of one SUBSCRIBE filter by filter in the packet's order: END's comes last.
+ */
+async function lateSubscriber(port: number, filter: string): Promise<Seen[]> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
-  const seen: Seen[] = [];
-  client.on('message', (topic, payload, packet) => {
-    seen.push({ topic, retain: packet.retain, body: payload.length === 0 ? null : JSON.parse(payload.toString('utf8')) });
-  });
-  await client.subscribeAsync(filter);
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  await client.endAsync();
-  return seen;
+  try {
+    await client.publishAsync(END, 'end', { qos: 1, retain: true });
+    const seen: Seen[] = [];
+    const ended = new Promise<void>((resolve) => {
+      client.on('message', (topic, payload, packet) => {
+        if (topic === END) return resolve();
+        seen.push({ topic, retain: packet.retain, body: payload.length === 0 ? null : JSON.parse(payload.toString('utf8')) });
+      });
+    });
+    await client.subscribeAsync([filter, END]);
+    await withTimeout(ended, WAIT_MS, `the retained messages on ${filter}`);
+    return seen;
+  } finally {
+    await client.endAsync();
+  }
 }
 
 let h: DaemonHarness;
@@ -68,11 +76,16 @@ describe('external steps over MQTT', () => {
     const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
     const live: Buffer[] = [];
     try {
-      watcher.on('message', (_topic, payload, packet) => packet.retain || live.push(payload));
-      await watcher.subscribeAsync(`sopgate/runs/${id}/step`);
+      const ended = new Promise<void>((resolve) => {
+        watcher.on('message', (topic, payload, packet) => (topic === END ? resolve() : packet.retain || live.push(payload)));
+      });
+      await watcher.subscribeAsync([`sopgate/runs/${id}/step`, END]);
       assert.equal((await h.api('POST', `/api/runs/${id}/advance`, '{"status": "completed", "output": "reported"}')).status, 200);
       assert.equal((await h.api('GET', `/api/runs/${id}`)).body.status, 'completed');
       assert.deepEqual(await lateSubscriber(port, `sopgate/runs/${id}/step`), [], 'nothing retained once the run has no external step waiting');
+      // Whatever the broker sent on the step topic during the advance went out before this, published after its answer.
+      await watcher.publishAsync(END, 'end');
+      await withTimeout(ended, WAIT_MS, 'the end marker');
     } finally {
       await watcher.endAsync();
     }

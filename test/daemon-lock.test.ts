@@ -6,34 +6,14 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import {
-  daemonConfig,
-  packagedBundle,
-  removePackagedBundle,
-  runNode,
-  spawnDaemon,
-  until,
-  WAIT_MS,
-  withTimeout,
-  type DaemonProcess,
-  type Packaged,
-} from './helpers/process.js';
-import { makeTree, removeTree, sopToml } from './helpers/workspace.js';
+import { pidThenSleepStep, sopToml, stepsMd } from './helpers/fixtures.js';
+import { packagedDaemons, startedShells } from './helpers/packaged.js';
+import { runNode, WAIT_MS, withTimeout } from './helpers/process.js';
 
-let pkg: Packaged;
-const cleanups: (() => Promise<void>)[] = [];
-before(async () => {
-  pkg = await packagedBundle();
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-  await removePackagedBundle();
-});
-
-/** Step 1 records its shell's pid (its process group) in started.pids, then sleeps. */
-const SLOW_MD = '# Slow\n\n## Steps\n\n1. **Wait** — Sleep a while.\n\n   ```shell\n   echo $$ >> started.pids\n   sleep 30\n   ```\n';
+const packaged = packagedDaemons();
+const { cleanup, daemon } = packaged;
 
 interface Workspace {
   root: string;
@@ -44,36 +24,12 @@ interface Workspace {
 }
 
 async function workspace(): Promise<Workspace> {
-  const root = await makeTree({
-    'sopgate.toml': daemonConfig(),
+  const { root, config } = await packaged.workspace({
     'sops/slow/SOP.toml': sopToml('slow', 'execution_mode = "auto"'),
-    'sops/slow/SOP.md': SLOW_MD,
+    'sops/slow/SOP.md': stepsMd(pidThenSleepStep(1)),
   });
-  const pidsFile = join(root, 'sops/slow/started.pids');
-  const read = async () => (existsSync(pidsFile) ? (await readFile(pidsFile, 'utf8')).split('\n').filter(Boolean).map(Number) : []);
-  // A SIGKILLed daemon leaves its shell behind: end every group a test started.
-  cleanups.push(async () => {
-    for (const pid of await read()) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await removeTree(root);
-  });
-  return {
-    root,
-    config: join(root, 'sopgate.toml'),
-    state: join(root, 'state'),
-    shells: (n) => until(async () => ((await read()).length >= n ? read() : undefined), `${n} start(s) of the shell step`),
-  };
-}
-
-async function daemon(config: string): Promise<DaemonProcess> {
-  const d = await spawnDaemon(pkg.bundle, config);
-  cleanups.push(() => d.kill());
-  return d;
+  const shells = startedShells(join(root, 'sops/slow'), cleanup);
+  return { root, config, state: join(root, 'state'), shells: (n) => shells.atLeast(n) };
 }
 
 /** The audit ledger as the file holds it, read without writing. */
@@ -106,7 +62,7 @@ describe('one daemon per state directory', () => {
     const filesBefore = (await readdir(ws.state)).sort();
 
     // Ports are 0: without the lock the second daemon would start beside the first.
-    const second = await runNode([pkg.bundle, 'daemon', '--config', ws.config], { cwd: ws.root });
+    const second = await runNode([packaged.pkg.bundle, 'daemon', '--config', ws.config], { cwd: ws.root });
     const output = second.stdout + second.stderr;
     assert.equal(second.code, 1, output);
     assert.ok(output.includes(`the state directory ${ws.state} is in use by another sopgate daemon (PID ${first.child.pid})`), output);
@@ -142,14 +98,14 @@ describe('one daemon per state directory', () => {
 
     const held: Server = createServer();
     await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => held.close(() => resolve())));
+    cleanup(() => new Promise((resolve) => held.close(() => resolve())));
     const port = (held.address() as { port: number }).port;
     const config = join(ws.root, 'port-taken.toml');
     // The broker's port: it is bound last, so every listener comes before the runs.
     await writeFile(config, (await readFile(ws.config, 'utf8')).replace(/(\[mqtt\]\nlisten = )"127\.0\.0\.1:0"/, `$1"127.0.0.1:${port}"`));
     assert.match(await readFile(config, 'utf8'), new RegExp(`listen = "127.0.0.1:${port}"`));
 
-    const r = await runNode([pkg.bundle, 'daemon', '--config', config], { cwd: ws.root });
+    const r = await runNode([packaged.pkg.bundle, 'daemon', '--config', config], { cwd: ws.root });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, /cannot start: .*EADDRINUSE/);
     assert.doesNotMatch(r.stdout, /restored/);

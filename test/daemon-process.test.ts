@@ -7,47 +7,15 @@ import { existsSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import {
-  cleanEnv,
-  daemonConfig,
-  packagedBundle,
-  removePackagedBundle,
-  runNode,
-  spawnDaemon,
-  TOKEN,
-  until,
-  WAIT_MS,
-  withTimeout,
-  type DaemonProcess,
-  type Packaged,
-} from './helpers/process.js';
-import { makeTree, removeTree } from './helpers/workspace.js';
+import { logStep, logSteps, pidThenSleepStep, sopToml, stepsMd } from './helpers/fixtures.js';
+import { TOKEN } from './helpers/http.js';
+import { packagedDaemons, startedShells } from './helpers/packaged.js';
+import { cleanEnv, runNode, until, WAIT_MS, withTimeout, type DaemonProcess } from './helpers/process.js';
 
-let pkg: Packaged;
-const cleanups: (() => Promise<void>)[] = [];
-before(async () => {
-  pkg = await packagedBundle();
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
-  await removePackagedBundle();
-});
-
-/** A workspace folder (config + files) removed after the file's tests. */
-async function workspace(files: Record<string, string>, extraConfig = ''): Promise<{ root: string; config: string }> {
-  const root = await makeTree({ 'sopgate.toml': daemonConfig(extraConfig), ...files });
-  cleanups.push(() => removeTree(root));
-  return { root, config: join(root, 'sopgate.toml') };
-}
-
-/** Spawns the packaged daemon; killed after the file's tests if a test left it running. */
-async function daemon(config: string, env?: NodeJS.ProcessEnv): Promise<DaemonProcess> {
-  const d = await spawnDaemon(pkg.bundle, config, env === undefined ? {} : { env });
-  cleanups.push(() => d.kill());
-  return d;
-}
+const packaged = packagedDaemons();
+const { cleanup, daemon, workspace } = packaged;
 
 async function terminate(d: DaemonProcess): Promise<void> {
   d.child.kill('SIGTERM');
@@ -55,14 +23,8 @@ async function terminate(d: DaemonProcess): Promise<void> {
   assert.deepEqual(exit, { code: 0, signal: null }, d.lines.join('\n') + d.stderr());
 }
 
-function sopToml(name: string, extra = ''): string {
-  return `[sop]\nname = "${name}"\ndescription = "The ${name} procedure"\n${extra}\n\n[[triggers]]\ntype = "manual"\n`;
-}
-const logStep = (n: number, message: string) => `${n}. **Log ${n}** — Write a line.\n\n   \`\`\`log\n   message = "${message}"\n   \`\`\`\n`;
-const logSteps = (...messages: string[]) => `# Procedure\n\n## Steps\n\n${messages.map((m, i) => logStep(i + 1, m)).join('\n')}`;
 /** A run's step 1 records its shell's pid (its process group) in <sop folder>/started.pids, then sleeps. */
-const SLOW_MD =
-  `# Slow\n\n## Steps\n\n1. **Wait** — Sleep a while.\n\n   \`\`\`shell\n   echo $$ >> started.pids\n   sleep 30\n   \`\`\`\n\n${logStep(2, 'slept')}`;
+const SLOW_MD = stepsMd(pidThenSleepStep(1), logStep(2, 'slept'));
 
 const runLine = (sop: string, id: string, kind: string) => new RegExp(`^info \\[run\\] ${sop} ${id} ${kind}\\b`);
 
@@ -78,10 +40,9 @@ describe('the daemon process', () => {
     await mkdir(bin);
     await writeFile(join(bin, 'systemd-notify'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${notifyLog}"\n`);
     await chmod(join(bin, 'systemd-notify'), 0o755);
-    const d = await daemon(
-      ws.config,
-      cleanEnv({ PATH: `${bin}:${process.env.PATH}`, NOTIFY_SOCKET: join(ws.root, 'notify.sock'), WATCHDOG_USEC: '2000000' }),
-    );
+    const d = await daemon(ws.config, {
+      env: cleanEnv({ PATH: `${bin}:${process.env.PATH}`, NOTIFY_SOCKET: join(ws.root, 'notify.sock'), WATCHDOG_USEC: '2000000' }),
+    });
     const notified = (what: string) =>
       until(async () => {
         const text = existsSync(notifyLog) ? await readFile(notifyLog, 'utf8') : '';
@@ -204,22 +165,8 @@ describe('the daemon process', () => {
       'sops/cool/SOP.toml': sopToml('cool', 'execution_mode = "auto"\ncooldown_secs = 3600'),
       'sops/cool/SOP.md': logSteps('cooled'),
     });
-    const pidsFile = join(ws.root, 'sops/slow/started.pids');
-    const pids = async (n: number): Promise<number[]> =>
-      until(async () => {
-        const list = existsSync(pidsFile) ? (await readFile(pidsFile, 'utf8')).split('\n').filter(Boolean).map(Number) : [];
-        return list.length >= n ? list : undefined;
-      }, `${n} start(s) of the shell step`);
-    // The first shell was orphaned by the SIGKILL: kill its process group ourselves.
-    cleanups.push(async () => {
-      for (const pid of existsSync(pidsFile) ? await pids(0) : []) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
+    // The first shell is orphaned by the SIGKILL: its process group is killed after the tests.
+    const shells = startedShells(join(ws.root, 'sops/slow'), cleanup);
 
     const first = await daemon(ws.config);
     const cool = await first.api('POST', '/api/sops/cool/execute');
@@ -233,7 +180,7 @@ describe('the daemon process', () => {
     assert.equal(typeof waitingSince, 'string');
     const slow = await first.api('POST', '/api/sops/slow/execute');
     assert.equal(slow.status, 201);
-    const [firstPid] = await pids(1);
+    const [firstPid] = await shells.atLeast(1);
 
     first.child.kill('SIGKILL');
     assert.deepEqual(await withTimeout(first.exited, WAIT_MS, 'the killed daemon to exit'), { code: null, signal: 'SIGKILL' });
@@ -246,7 +193,7 @@ describe('the daemon process', () => {
     assert.equal(restoredGate.body.waiting_since, waitingSince);
 
     // The interrupted shell step runs again: a second shell records its pid.
-    const [, secondPid] = await pids(2);
+    const [, secondPid] = await shells.atLeast(2);
     assert.notEqual(secondPid, firstPid);
     const restoredSlow = await second.api('GET', `/api/runs/${slow.body.run_id}`);
     assert.equal(restoredSlow.body.status, 'running');
@@ -278,6 +225,7 @@ describe('the daemon process', () => {
   });
 
   test('the bundle runs from a folder with only dist/sopgate.cjs, package.json and the production dependencies', async () => {
+    const pkg = packaged.pkg;
     assert.deepEqual((await readdir(pkg.dir)).sort(), ['dist', 'node_modules', 'package.json']);
     assert.deepEqual((await readdir(join(pkg.dir, 'dist'))).sort(), ['sopgate.cjs']);
     const installed = await readdir(join(pkg.dir, 'node_modules'));

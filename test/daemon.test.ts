@@ -6,47 +6,22 @@ import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { hashPassword } from '../src/sources/mqtt/password.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
+import { externalStep, logSteps, sopToml, stepsMd, toolStep, trigger } from './helpers/fixtures.js';
+import { until, WAIT_MS } from './helpers/process.js';
 import { cli, removeTree } from './helpers/workspace.js';
 
-const ALERT_TOML = `[sop]
-name = "temp-alert"
-description = "Too warm"
-priority = "critical"
-execution_mode = "auto"
-max_concurrent = 100
-
-[[triggers]]
-type = "mqtt"
-topic = "sensors/+/temp"
-condition = "$.value >= 85"
-`;
-const ALERT_MD = '# Alert\n\n## Steps\n\n1. **Log it**\n\n   ```log\n   message = "hot: {{payload.value}}"\n   ```\n';
-const DEPLOY_TOML = `[sop]
-name = "deploy"
-description = "Deploy"
-execution_mode = "supervised"
-
-[[triggers]]
-type = "manual"
-
-[[triggers]]
-type = "webhook"
-path = "/sop/deploy"
-`;
-const DEPLOY_MD = '# Deploy\n\n## Steps\n\n1. **Check** — Look.\n2. **Ship** — Ship it.\n';
+const ALERT_TOML = sopToml(
+  'temp-alert',
+  'priority = "critical"\nexecution_mode = "auto"\nmax_concurrent = 100',
+  trigger('type = "mqtt"', 'topic = "sensors/+/temp"', 'condition = "$.value >= 85"'),
+);
+const ALERT_MD = logSteps('hot: {{payload.value}}');
+const DEPLOY_TOML = sopToml('deploy', 'execution_mode = "supervised"', trigger('type = "manual"') + trigger('type = "webhook"', 'path = "/sop/deploy"'));
+const DEPLOY_MD = stepsMd(externalStep(1, 'Check', 'Look.'), externalStep(2, 'Ship', 'Ship it.'));
 
 // Publishes on the topic its own trigger listens to: it must not start itself again.
-const ECHO_TOML = `[sop]
-name = "echo"
-description = "Echo a reading"
-execution_mode = "auto"
-max_concurrent = 10
-
-[[triggers]]
-type = "mqtt"
-topic = "echo/in"
-`;
-const ECHO_MD = '# Echo\n\n## Steps\n\n1. **Echo**\n\n   ```mqtt_publish\n   topic = "echo/in"\n   payload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\n   qos = 1\n   ```\n';
+const ECHO_TOML = sopToml('echo', 'execution_mode = "auto"\nmax_concurrent = 10', trigger('type = "mqtt"', 'topic = "echo/in"'));
+const ECHO_MD = stepsMd(toolStep(1, 'mqtt_publish', 'topic = "echo/in"\npayload = \'{"seen": "{{payload.msg}}", "run": "{{run.id}}"}\'\nqos = 1', 'Echo'));
 
 // Commands over MQTT need a user with gateway_access = "readwrite".
 const OPERATOR = `[[mqtt.users]]\nusername = "operator"\npassword_hash = "${hashPassword('operator-pw')}"\ngateway_access = "readwrite"\n`;
@@ -74,13 +49,20 @@ async function runsOf(sop: string): Promise<any[]> {
   return (await h.api('GET', `/api/runs?sop=${sop}`)).body;
 }
 
-async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (ok(v) || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The runs of `sop` once there is one and it has completed. */
+function oneCompletedRun(sop: string): Promise<any[]> {
+  return until(async () => {
+    const runs = await runsOf(sop);
+    return runs.length === 1 && runs[0].status === 'completed' ? runs : undefined;
+  }, `one completed run of ${sop}`);
+}
+
+/** Run `id` once its status is `status`. */
+function runWhen(id: string, status: string): Promise<any> {
+  return until(async () => {
+    const run = (await h.api('GET', `/api/runs/${id}`)).body;
+    return run.status === status ? run : undefined;
+  }, `run ${id} to be ${status}`);
 }
 
 describe('daemon', () => {
@@ -90,13 +72,13 @@ describe('daemon', () => {
     client.on('message', (topic) => events.push(topic));
     await client.publishAsync('sensors/cold-room/temp', '{"value": 80}');
     await client.publishAsync('sensors/cold-room/temp', '{"value": 91}');
-    const runs = await until(() => runsOf('temp-alert'), (r) => r.length === 1 && r[0].status === 'completed');
+    const runs = await oneCompletedRun('temp-alert');
     assert.equal(runs.length, 1, 'only the hot reading started a run');
     assert.equal(runs[0].status, 'completed');
     assert.equal(runs[0].step_results[0].output, 'hot: 91');
     assert.equal(runs[0].trigger_event.topic, 'sensors/cold-room/temp');
     const id = runs[0].run_id;
-    await until(async () => events, (e) => e.includes(`sopgate/runs/${id}/completed`));
+    await until(async () => (events.includes(`sopgate/runs/${id}/completed`) ? true : undefined), 'the completed event');
     assert.ok(events.includes(`sopgate/runs/${id}/started`));
     assert.ok(events.includes(`sopgate/runs/${id}/completed`));
   });
@@ -116,7 +98,7 @@ describe('daemon', () => {
     assert.equal(advanced.code, 0, advanced.stderr);
 
     await client.publishAsync(`sopgate/runs/${id}/result`, JSON.stringify({ status: 'completed', output: 'shipped' }));
-    const run = await until(async () => (await h.api('GET', `/api/runs/${id}`)).body, (r: any) => r.status === 'completed');
+    const run = await runWhen(id, 'completed');
     assert.equal(run.status, 'completed');
     assert.deepEqual(run.step_results.map((r: any) => r.output), ['looked', 'shipped']);
 
@@ -131,10 +113,10 @@ describe('daemon', () => {
       await listener.subscribeAsync('echo/in');
       listener.on('message', (_topic, payload) => received.push(payload.toString()));
       await client.publishAsync('echo/in', '{"msg": "say \\"hi\\""}');
-      await until(async () => received, (r) => r.length >= 2);
+      await until(async () => (received.length >= 2 ? true : undefined), 'the message and its echo');
       const echoed = received.map((r) => JSON.parse(r)).find((m) => 'seen' in m);
       assert.equal(echoed.seen, 'say "hi"');
-      const runs = await until(() => runsOf('echo'), (r) => r.length === 1 && r[0].status === 'completed');
+      const runs = await oneCompletedRun('echo');
       assert.equal(runs.length, 1, 'the echo did not start the SOP again');
       assert.equal(runs[0].step_results[0].output, `published ${Buffer.byteLength(received.find((r) => r.includes('seen'))!)} bytes to echo/in`);
     } finally {
@@ -145,10 +127,10 @@ describe('daemon', () => {
   test('approve and cancel over MQTT; the ledger names who acted', async () => {
     const one = (await h.api('POST', '/api/sops/deploy/execute')).body.run_id;
     await client.publishAsync(`sopgate/runs/${one}/approve`, '');
-    const approved = await until(async () => (await h.api('GET', `/api/runs/${one}`)).body, (r: any) => r.status === 'running');
+    const approved = await runWhen(one, 'running');
     assert.equal(approved.current_step, 1);
     await client.publishAsync(`sopgate/runs/${one}/cancel`, '');
-    const cancelled = await until(async () => (await h.api('GET', `/api/runs/${one}`)).body, (r: any) => r.status === 'cancelled');
+    const cancelled = await runWhen(one, 'cancelled');
     assert.equal(cancelled.reason, 'cancelled by mqtt');
     const ledger = (await h.api('GET', `/api/ledger?run=${one}`)).body;
     assert.deepEqual(
@@ -219,7 +201,8 @@ describe('daemon', () => {
   test('metrics and health', async () => {
     const health = await fetch(`http://127.0.0.1:${h.listening.http.port}/healthz`);
     assert.equal(health.status, 200);
-    const metrics = await (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
+    const scrape = async () => (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
+    const metrics = await scrape();
     assert.match(metrics, /^sopgate_events_total\{source="mqtt"\} \d+$/m);
     assert.match(metrics, /^sopgate_runs_finished_total\{status="completed"\} [1-9]\d*$/m);
     assert.match(metrics, /^sopgate_broker_clients [1-9]/m);
@@ -232,12 +215,21 @@ describe('daemon', () => {
     assert.ok(value(metrics, 'sopgate_store_sync_seconds_sum') > 0);
     assert.ok(value(metrics, 'sopgate_store_sync_seconds_max') > 0, 'the slowest sync so far');
     // An idle loop is not late: the sampling timer's own 10 ms interval is not reported as delay.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const idle = await (await fetch(`http://127.0.0.1:${h.listening.http.port}/metrics`)).text();
+    // Each scrape starts the figures afresh, so scrape every 200 ms until one stands on 10 samples.
+    const idle = await until(
+      async () => {
+        const text = await scrape();
+        return value(text, 'sopgate_event_loop_delay_samples') >= 10 ? text : undefined;
+      },
+      'a scrape whose loop delay stands on 10 samples',
+      WAIT_MS,
+      200,
+    );
     const p50 = Number(/^sopgate_event_loop_delay_seconds\{quantile="0\.5"\} (\S+)$/m.exec(idle)?.[1]);
     assert.ok(p50 >= 0 && p50 < 0.005, `idle p50 ${p50} s`);
-    // The slowest sync is per scrape: none since the previous one reads 0.
-    if (value(idle, 'sopgate_store_syncs_total') === syncs) assert.equal(value(idle, 'sopgate_store_sync_seconds_max'), 0);
+    // An idle gateway writes nothing, so it syncs nothing; the slowest sync is per scrape: none since the previous one reads 0.
+    assert.equal(value(idle, 'sopgate_store_syncs_total'), syncs);
+    assert.equal(value(idle, 'sopgate_store_sync_seconds_max'), 0);
   });
 
   test('a CLI pointed at no daemon says so in one line and exits 1', async () => {

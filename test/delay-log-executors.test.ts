@@ -7,21 +7,10 @@ import { createLogExecutor } from '../src/executors/log.js';
 import type { StepContext } from '../src/executors/types.js';
 import { createLogger, memoryLogger } from '../src/core/log.js';
 import { TOOL_NAMES, type ActionOf, type ToolArgs, type ToolName } from '../src/sop/types.js';
+import { stepContext } from './helpers/step-context.js';
 
-function ctx(over: Partial<StepContext> = {}): StepContext {
-  return {
-    runId: 'run-3',
-    sopName: 'fan-alarm',
-    sopLocation: '/tmp',
-    stepNumber: 2,
-    totalSteps: 2,
-    event: { source: 'mqtt', topic: 'sensors/fan', payload: '{"temp": 91}', timestamp: '2026-01-01T00:00:00Z' },
-    outputs: new Map([[1, 'fan restarted']]),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
+const ctx = (over: Partial<StepContext> = {}): StepContext =>
+  stepContext({ runId: 'run-3', stepNumber: 2, totalSteps: 2, outputs: new Map([[1, 'fan restarted']]), ...over }, { topic: 'sensors/fan', payload: '{"temp": 91}' });
 
 const action = <T extends ToolName>(tool: T, args: ToolArgs[T]): ActionOf<T> => ({ tool, source: '', args }) as ActionOf<T>;
 

@@ -9,14 +9,13 @@ import { buildConfig } from '../src/config/config.js';
 import { Gateway, type Listening } from '../src/gateway/gateway.js';
 import { ManualClock } from '../src/core/clock.js';
 import { memoryLogger } from '../src/core/log.js';
-import { TOKEN } from './helpers/daemon.js';
-import { requestJson } from './helpers/http.js';
-import { until } from './helpers/process.js';
+import { logSteps, sopToml, trigger } from './helpers/fixtures.js';
+import { requestJson, TOKEN } from './helpers/http.js';
+import { daemonConfig, until } from './helpers/process.js';
 import { makeTree, removeTree } from './helpers/workspace.js';
 
-const LOG_MD = '# Log\n\n## Steps\n\n1. **Log it**\n\n   ```log\n   message = "seen"\n   ```\n';
-const sop = (name: string, trigger: string) =>
-  `[sop]\nname = "${name}"\ndescription = "${name}"\nexecution_mode = "auto"\nmax_concurrent = 10\n\n[[triggers]]\n${trigger}\n`;
+const LOG_MD = logSteps('seen');
+const sop = (name: string, lines: string) => sopToml(name, 'execution_mode = "auto"\nmax_concurrent = 10', trigger(lines));
 
 let root: string;
 let daemon: Gateway;
@@ -25,7 +24,7 @@ const clock = new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 30));
 const api = (method: string, path: string, body?: string) => requestJson(`http://127.0.0.1:${listening.http.port}`, TOKEN, method, path, body);
 
 before(async () => {
-  const configText = `state_dir = "state"\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nrate_limit_per_minute = 0\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
+  const configText = daemonConfig('', 'rate_limit_per_minute = 0');
   root = await makeTree({
     'sopgate.toml': configText,
     'sops/on-mqtt/SOP.toml': sop('on-mqtt', 'type = "mqtt"\ntopic = "plant/+/temp"\ncondition = "> 80"'),

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.js';
 import { crashSops } from './fixtures/crash-sops.js';
 import { builtin, harness, manual, settle, sop, step, TestExecutor } from './helpers/engine.js';
+import { WAIT_MS, withTimeout } from './helpers/process.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { isoTime } from '../src/core/time.js';
 
@@ -90,10 +91,14 @@ describe('engine crash (SIGKILL mid-run)', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/engine-crash-child.ts', `${d}/sopgate.db`], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
-    });
+    const line = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).once('line', resolve);
+        child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+      }),
+      WAIT_MS,
+      'the child to report its runs',
+    );
     const ids = JSON.parse(line) as Record<'gate' | 'external' | 'executing' | 'cool', string>;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');

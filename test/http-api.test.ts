@@ -14,9 +14,9 @@ import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { builtin, harness, settle, sop, step, TestExecutor, type EngineHarness } from './helpers/engine.js';
+import { TOKEN } from './helpers/http.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
-const TOKEN = 'test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 let dir: string;
@@ -80,7 +80,7 @@ async function call(g: Gateway, method: string, path: string, body?: string, hea
 }
 
 const manualSop = (name: string, options: Parameters<typeof sop>[1] = {}) => sop(name, { mode: 'supervised', steps: [builtin(1), step(2)], ...options });
-const webhookOnly: SopDefinition = { ...sop('hook-only'), triggers: [{ type: 'webhook', path: '/sop/hook' }] };
+const webhookOnly = sop('hook-only', { triggers: [{ type: 'webhook', path: '/sop/hook' }] });
 
 describe('open endpoints', () => {
   test('GET /healthz and GET /metrics need no token', async () => {

@@ -1,5 +1,6 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,8 @@ import type { StepContext } from '../src/executors/types.js';
 import type { ToolArgs } from '../src/sop/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
+import { WAIT_MS, withTimeout } from './helpers/process.js';
+import { stepContext } from './helpers/step-context.js';
 
 interface Received {
   method: string;
@@ -52,20 +55,23 @@ beforeEach(() => {
 /** Resolves when the server has read a whole request. */
 const requestArrives = () => new Promise<void>((resolve) => arrived.push(resolve));
 
-function ctx(over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext {
-  return {
-    runId: 'run-9',
-    sopName: 'fan-alarm',
-    sopLocation: '/tmp',
-    stepNumber: 1,
-    totalSteps: 2,
-    event: { source: 'mqtt', topic: 'sensors/fan', timestamp: '2026-01-01T00:00:00Z', ...event },
-    outputs: new Map(),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
+/**
+ * Resolves when the client (fetch) has parsed the head of a response to a request for `path`:
+ * Node's fetch announces it on undici's documented diagnostics channel.
+ */
+function responseHeadersReach(path: string): Promise<void> {
+  return new Promise((resolve) => {
+    const seen = (message: unknown): void => {
+      if ((message as { request: { path: string } }).request.path !== path) return;
+      diagnostics.unsubscribe('undici:request:headers', seen);
+      resolve();
+    };
+    diagnostics.subscribe('undici:request:headers', seen);
+  });
 }
+
+const ctx = (over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext =>
+  stepContext({ runId: 'run-9', totalSteps: 2, ...over }, { topic: 'sensors/fan', ...event });
 
 /** Args as src/sop/actions.ts would hand them over, defaults applied. */
 function args(given: Partial<ToolArgs['http_request']> & { url: string }): ToolArgs['http_request'] {
@@ -176,19 +182,19 @@ describe('http_request executor: failures', () => {
   });
 
   it('times out while the body is still arriving, keeping the status and what came', async () => {
+    // The head and the first chunk go out in one write, so the client parses both at once.
     respond = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial');
     };
     const clock = new ManualClock();
-    const pending = run({ url: base, timeout_secs: 2 }, ctx(), clock);
-    await requestArrives();
-    // Give the response head and first chunk time to reach the client: no event to await here.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const headers = responseHeadersReach('/slow-body');
+    const pending = run({ url: `${base}/slow-body`, timeout_secs: 2 }, ctx(), clock);
+    await withTimeout(headers, WAIT_MS, 'the response head to reach the client');
+    // The chunk parsed with the head reaches the executor through promise callbacks: one turn.
+    await new Promise((resolve) => setImmediate(resolve));
     clock.advance(2000);
-    const outcome = await pending;
-    assert.equal(outcome.status, 'failed');
-    assert.match(outcome.output, /^(HTTP 200 OK\npartial\n)?\[timed out after 2s\]$/);
+    assert.deepEqual(await pending, { status: 'failed', output: 'HTTP 200 OK\npartial\n[timed out after 2s]' });
   });
 
   it('cancels through the signal', async () => {

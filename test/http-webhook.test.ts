@@ -14,9 +14,10 @@ import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { builtin, harness, settle, sop, type EngineHarness } from './helpers/engine.js';
+import { TOKEN } from './helpers/http.js';
+import { withTimeout } from './helpers/process.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
-const TOKEN = 'webhook-token-abcdef';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const SECRET = 'shared-secret';
 
@@ -28,7 +29,7 @@ before(async () => {
 after(() => removeTree(dir));
 
 function hooked(name: string, path: string, options: Parameters<typeof sop>[1] = {}): SopDefinition {
-  return { ...sop(name, { mode: 'supervised', maxConcurrent: 10, steps: [builtin(1)], ...options }), triggers: [{ type: 'webhook', path }] };
+  return sop(name, { mode: 'supervised', maxConcurrent: 10, steps: [builtin(1)], ...options, triggers: [{ type: 'webhook', path }] });
 }
 
 interface Gateway {
@@ -80,22 +81,19 @@ async function post(g: Gateway, path: string, body: string, headers: Record<stri
 
 /** A POST through node:http on its own socket: the status, and whether the server closed the socket. */
 function rawPost(port: number, path: string, headers: Record<string, string | number>, write: (req: ReturnType<typeof request>) => void) {
-  return new Promise<{ status: number; connection: string | undefined; closed: boolean }>((resolve, reject) => {
+  const answered = new Promise<{ status: number; connection: string | undefined; closed: boolean }>((resolve) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers, agent: false });
     req.on('error', () => undefined); // the server may close while we are still writing
-    const timer = setTimeout(() => reject(new Error('the connection was left hanging')), 5_000);
     req.on('response', (res) => {
       res.resume();
       const socket = res.socket;
-      const done = () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, closed: true });
-      };
+      const done = () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, closed: true });
       if (socket.destroyed) done();
       else socket.once('close', done);
     });
     write(req);
   });
+  return withTimeout(answered, 5_000, 'the server to answer and close the connection (it was left hanging)');
 }
 
 describe('webhook triggers', () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadSops, SopsDirError } from '../src/sop/load.js';
-import { makeTree, ONE_STEP_MD, removeTree, sopToml } from './helpers/workspace.js';
+import { ONE_STEP_MD, sopToml } from './helpers/fixtures.js';
+import { makeTree, removeTree } from './helpers/workspace.js';
 
 const OPTIONS = { defaultExecutionMode: 'supervised' as const, timezone: 'UTC' };
 

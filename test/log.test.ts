@@ -4,7 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { batchedLines, memoryLogger } from '../src/core/log.js';
 import { startDaemon } from './helpers/daemon.js';
-import { removeTree, sopToml } from './helpers/workspace.js';
+import { until } from './helpers/process.js';
+import { shellStep, sopToml, stepsMd } from './helpers/fixtures.js';
+import { removeTree } from './helpers/workspace.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -46,12 +48,12 @@ describe('log lines to stdout', () => {
     const script = "printf 'boom\\033[2J\\000\\r\\nline two\\n'; head -c 100 /dev/zero | tr '\\000' '\\001'; head -c 70000 /dev/zero | tr '\\000' a; exit 1";
     const h = await startDaemon({
       'sops/loud/SOP.toml': sopToml('loud', 'execution_mode = "auto"'),
-      'sops/loud/SOP.md': `# Loud\n\n## Steps\n\n1. **Fail loudly**\n\n   \`\`\`shell\n   ${script}\n   \`\`\`\n`,
+      'sops/loud/SOP.md': stepsMd(shellStep(1, script, 'Fail loudly')),
     });
     try {
       const id = (await h.api('POST', '/api/sops/loud/execute')).body.run_id;
       // The failed line is logged once the run's end is on disk.
-      for (let i = 0; i < 250 && !h.logs.some((l) => l.includes(`${id} failed`)); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await until(async () => h.logs.find((l) => l.includes(`${id} failed`)), `the journal line of run ${id} failing`);
       const run = (await h.api('GET', `/api/runs/${id}`)).body;
       assert.equal(run.status, 'failed');
       const output: string = run.step_results[0].output;

@@ -5,20 +5,10 @@ import type { EventSource, GatewayEvent } from '../src/core/events.js';
 import { Matcher } from '../src/match/matcher.js';
 import { referenceMatch } from '../src/match/reference.js';
 import type { SopDefinition, Trigger } from '../src/sop/types.js';
+import { sop as definition } from './helpers/engine.js';
 
 function sop(name: string, ...triggers: Trigger[]): SopDefinition {
-  return {
-    name,
-    description: name,
-    version: '0.1.0',
-    priority: 'normal',
-    execution_mode: 'auto',
-    cooldown_secs: 0,
-    max_concurrent: 1,
-    triggers,
-    steps: [],
-    location: `/sops/${name}`,
-  };
+  return definition(name, { triggers, steps: [] });
 }
 
 function ev(source: EventSource, topic?: string, payload?: string): GatewayEvent {

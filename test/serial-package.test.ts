@@ -12,7 +12,8 @@ import { build } from 'esbuild';
 import { EXTERNAL } from '../scripts/externals.mjs';
 import { cleanEnv, daemonConfig, packagedBundle, removePackagedBundle, REPO, spawnDaemon, withTimeout, WAIT_MS, type Packaged } from './helpers/process.js';
 import { ptyDevice } from './helpers/pty.js';
-import { makeTree, ONE_STEP_MD, removeTree, sopToml } from './helpers/workspace.js';
+import { ONE_STEP_MD, sopToml } from './helpers/fixtures.js';
+import { makeTree, removeTree } from './helpers/workspace.js';
 
 let pkg: Packaged;
 let ws: string;

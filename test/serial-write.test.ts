@@ -6,12 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import { ManualClock } from '../src/core/clock.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { createSerialWriteExecutor, type SerialPortHandle } from '../src/executors/serial-write.js';
-import type { StepContext, StepOutcome } from '../src/executors/types.js';
+import type { StepOutcome } from '../src/executors/types.js';
 import { parseAction } from '../src/sop/actions.js';
 import type { ActionOf } from '../src/sop/types.js';
 import { SerialSource, type SerialSignal } from '../src/sources/serial/index.js';
 import { ptyDevice } from './helpers/pty.js';
 import { eventSink, logSink } from './helpers/serial.js';
+import { stepContext } from './helpers/step-context.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
 // SerialSignal is what the daemon hands the executor.
@@ -41,17 +42,7 @@ async function setup(delimiter?: string) {
     const parsed = parseAction('serial_write', block, 'SOP.md', 1);
     assert.deepEqual(parsed.errors, []);
     const event: GatewayEvent = { source: 'manual', topic: 'sop', payload: options.payload ?? '', timestamp: new Date(clock.now()).toISOString() };
-    const ctx: StepContext = {
-      runId: 'r1',
-      sopName: 'sop',
-      sopLocation: dir,
-      stepNumber: 1,
-      totalSteps: 1,
-      event,
-      outputs: new Map(),
-      timeoutSecs: null,
-      signal: options.signal ?? new AbortController().signal,
-    };
+    const ctx = stepContext({ runId: 'r1', sopName: 'sop', sopLocation: dir, event, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     return executor.run(parsed.action as ActionOf<'serial_write'>, ctx);
   };
   return { device, clock, events, logs, source, run };

@@ -5,13 +5,14 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock, systemClock, type Clock } from '../src/core/clock.js';
 import { createShellExecutor, type ShellOptions } from '../src/executors/shell.js';
 import { MAX_ENV_STRING_BYTES } from '../src/executors/shell-env.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { memoryLogger } from '../src/core/log.js';
+import { until } from './helpers/process.js';
+import { stepContext } from './helpers/step-context.js';
 
 let dir = '';
 before(async () => {
@@ -21,20 +22,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function ctx(over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext {
-  return {
-    runId: 'run-7',
-    sopName: 'fan-alarm',
-    sopLocation: dir,
-    stepNumber: 3,
-    totalSteps: 4,
-    event: { source: 'mqtt', topic: 'sensors/fan', timestamp: '2026-01-01T00:00:00Z', ...event },
-    outputs: new Map(),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-    ...over,
-  };
-}
+const ctx = (over: Partial<StepContext> = {}, event: Partial<GatewayEvent> = {}): StepContext =>
+  stepContext({ runId: 'run-7', sopLocation: dir, stepNumber: 3, totalSteps: 4, ...over }, { topic: 'sensors/fan', ...event });
 
 const run = (script: string, c: StepContext = ctx(), options: ShellOptions = {}, clock: Clock = systemClock) =>
   createShellExecutor({ clock, logger: memoryLogger() }, options).run({ tool: 'shell', source: script, args: {} }, c);
@@ -55,7 +44,7 @@ function alive(pid: number): boolean {
 
 /** Polls: the kernel tears processes down after the signal, with no event to await. */
 async function waitGone(pids: number[]): Promise<void> {
-  for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(20);
+  await until(async () => (pids.some(alive) ? undefined : true), `processes ${pids.join(', ')} to be gone`);
   assert.deepEqual(pids.filter(alive), [], 'processes still alive');
 }
 

@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import { parseSteps } from '../src/sop/markdown.js';
 import { loadSops } from '../src/sop/load.js';
 import { StepsCache } from '../src/sop/steps-cache.js';
-import { makeTree, removeTree, sopToml, tempDir } from './helpers/workspace.js';
+import { sopToml } from './helpers/fixtures.js';
+import { makeTree, removeTree, tempDir } from './helpers/workspace.js';
 
 const EXAMPLES = new URL('../examples/workspace/sops/', import.meta.url).pathname;
 const BROKEN_MD = '# Broken\n\n## Steps\n\n1. **Run** — go.\n\n   ```shell\n   script = "x"\n   timeout_secs = -1\n   ```\n2. **Again**\n   - on_failure: sometimes\n';

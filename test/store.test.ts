@@ -176,16 +176,20 @@ describe('the checkpoint worker starts when the gateway gets busy', () => {
   test('a quiet gateway keeps SQLite\'s own checkpoints; a busy one moves them to the worker', async () => {
     const file = `${dir}/busy.db`;
     const store = RunStore.open(file);
+    const clock = new ManualClock();
     const checkpointer = new Checkpointer(store.db, file, memoryLogger(), { intervalMs: 20 });
     let changes = 0;
-    checkpointer.startWhenBusy(() => changes, 20, 5);
+    checkpointer.startWhenBusy(() => changes, clock, 20, 5);
     changes += 4; // under the threshold within one interval
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    clock.advance(80);
     assert.equal(checkpointer.running, false);
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);
     changes += 5;
-    for (let i = 0; i < 50 && !checkpointer.running; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    clock.advance(19);
+    assert.equal(checkpointer.running, false, 'the changes are counted once the interval is over');
+    clock.advance(1);
     assert.equal(checkpointer.running, true);
+    assert.equal(clock.pending, 0, 'the watch ends once the worker runs');
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0);
     await checkpointer.stop();
     assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 1000);

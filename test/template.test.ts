@@ -5,20 +5,10 @@ import { renderTemplate } from '../src/executors/template.js';
 import { unknownPlaceholders } from '../src/sop/placeholders.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
+import { stepContext } from './helpers/step-context.js';
 
-function ctx(event: Partial<GatewayEvent> = {}, outputs: [number, string][] = []): StepContext {
-  return {
-    runId: 'run-42',
-    sopName: 'fan-alarm',
-    sopLocation: '/tmp',
-    stepNumber: 2,
-    totalSteps: 3,
-    event: { source: 'mqtt', timestamp: '2026-01-01T00:00:00Z', ...event },
-    outputs: new Map(outputs),
-    timeoutSecs: null,
-    signal: new AbortController().signal,
-  };
-}
+const ctx = (event: Partial<GatewayEvent> = {}, outputs: [number, string][] = []): StepContext =>
+  stepContext({ runId: 'run-42', stepNumber: 2, totalSteps: 3, outputs: new Map(outputs) }, event);
 
 const PAYLOAD = JSON.stringify({
   temp: 91.5,

@@ -211,7 +211,7 @@ export class Gateway {
     this.cron.start();
     this.loopDelay.enable();
 
-    this.checkpointer.startWhenBusy(() => this.stateChanges());
+    this.checkpointer.startWhenBusy(() => this.stateChanges(), this.clock);
     this.idleGc = new IdleGc({ activity: () => this.stateChanges() + this.dispatcher.eventsTotal(), logger: this.log.child('daemon') });
     this.idleGc.start();
     // After everything listens: the parse cache's write need not delay the gateway's start.
@@ -343,6 +343,12 @@ export class Gateway {
           { labels: { quantile: '0.99' }, value: lateness(this.loopDelay.percentile(99)) },
           { labels: { quantile: '1' }, value: lateness(this.loopDelay.max) },
         ],
+      },
+      {
+        name: 'sopgate_event_loop_delay_samples',
+        help: 'Event loop delay samples (one per 10 ms) since the last scrape, behind the quantiles: at 0 they say nothing.',
+        type: 'gauge',
+        samples: [{ value: this.loopDelay.count }],
       },
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];

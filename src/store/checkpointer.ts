@@ -16,6 +16,7 @@
 // log a burst grew back to RESTART_LIMIT_BYTES.
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Db } from './db.js';
 import { errorMessage } from '../core/errors.js';
@@ -70,7 +71,7 @@ export interface CheckpointerOptions {
 
 export class Checkpointer {
   private worker: Worker | null = null;
-  private watch: NodeJS.Timeout | null = null;
+  private watch: TimerHandle | null = null;
   /** Lets the held commits go, while a restart is under way. */
   private release: (() => void) | null = null;
   private restarts = 0;
@@ -89,20 +90,22 @@ export class Checkpointer {
 
   /**
    * Starts the worker once `changes()` (a count of state changes, each one commit's worth of
-   * WAL pages) grows by `busyChanges` within one `everyMs`: 250 in 5 s is a checkpoint
-   * inside a commit every few seconds.
+   * WAL pages) grows by `busyChanges` within one `everyMs` of `clock`: 250 in 5 s is a
+   * checkpoint inside a commit every few seconds.
    */
-  startWhenBusy(changes: () => number, everyMs = 5_000, busyChanges = 250): void {
+  startWhenBusy(changes: () => number, clock: Clock, everyMs = 5_000, busyChanges = 250): void {
     let last = changes();
-    this.watch = setInterval(() => {
+    const look = (): void => {
       const now = changes();
       if (now - last >= busyChanges) {
-        this.stopWatching();
+        this.watch = null;
         this.start();
+        return;
       }
       last = now;
-    }, everyMs);
-    this.watch.unref();
+      this.watch = clock.setTimer(everyMs, look);
+    };
+    this.watch = clock.setTimer(everyMs, look);
   }
 
   /** Whether checkpoints run in the worker. */
@@ -179,7 +182,7 @@ export class Checkpointer {
   }
 
   private stopWatching(): void {
-    if (this.watch !== null) clearInterval(this.watch);
+    this.watch?.cancel();
     this.watch = null;
   }
 }

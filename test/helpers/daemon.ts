@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
 import { Gateway, type Listening } from '../../src/gateway/gateway.js';
 import { memoryLogger } from '../../src/core/log.js';
-import { requestJson } from './http.js';
+import { requestJson, TOKEN } from './http.js';
 import { makeTree } from './workspace.js';
 
-export const TOKEN = 'test-token-0123456789abcdef';
+// The one token every test gateway holds (defined beside requestJson).
+export { TOKEN } from './http.js';
 
 export interface DaemonHarness {
   root: string;

@@ -6,10 +6,11 @@ import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { RunEvent } from '../../src/core/run.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
 import { memoryLogger } from '../../src/core/log.js';
-import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction } from '../../src/sop/types.js';
+import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction, type Trigger } from '../../src/sop/types.js';
 import { openDatabase } from '../../src/store/db.js';
 import { RunStore } from '../../src/store/run-store.js';
 import { WalSync } from '../../src/store/wal-sync.js';
+import { WAIT_MS, withTimeout } from './process.js';
 
 export function step(number: number, extra: Partial<Step> = {}): Step {
   return newStep(number, { title: `Step ${number}`, ...extra });
@@ -21,12 +22,14 @@ export function builtin(number: number, message = `step ${number}`, extra: Parti
   return step(number, { action, ...extra });
 }
 
+/** A SOP definition as the loader would make it: one step and a manual trigger unless told. */
 export function sop(name: string, options: {
   mode?: ExecutionMode;
   priority?: Priority;
   steps?: Step[];
   cooldown?: number;
   maxConcurrent?: number;
+  triggers?: Trigger[];
 } = {}): SopDefinition {
   return {
     name,
@@ -36,7 +39,7 @@ export function sop(name: string, options: {
     execution_mode: options.mode ?? 'auto',
     cooldown_secs: options.cooldown ?? 0,
     max_concurrent: options.maxConcurrent ?? 1,
-    triggers: [{ type: 'manual' }],
+    triggers: options.triggers ?? [{ type: 'manual' }],
     steps: options.steps ?? [step(1)],
     location: '/tmp',
   };
@@ -132,11 +135,17 @@ export function manual(payload?: string) {
 /** A store on `file` whose fdatasyncs wait until the test lets them return (`release`). */
 export function heldSyncStore(file: string) {
   const held: (() => void)[] = [];
-  const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
-  /** Waits until the store has asked for an fdatasync. */
-  const syncing = async () => {
-    for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  };
+  let asked: (() => void) | null = null;
+  const store = new RunStore(
+    openDatabase(file),
+    new WalSync(file, (_fd, done) => {
+      held.push(() => done(null));
+      asked?.();
+    }),
+  );
+  /** Resolves once the store has asked for an fdatasync (at once if one is held). */
+  const syncing = (): Promise<void> =>
+    held.length > 0 ? Promise.resolve() : withTimeout(new Promise<void>((resolve) => (asked = resolve)), WAIT_MS, 'the store to ask for an fdatasync');
   return { store, held, syncing, release: () => {
       for (const f of held.splice(0)) f();
     }, };

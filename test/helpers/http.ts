@@ -1,4 +1,8 @@
 // One JSON request to a daemon's HTTP API with its bearer token; the body parsed when it is JSON.
+
+/** The API token of every gateway a test starts. */
+export const TOKEN = 'test-token-0123456789abcdef';
+
 export async function requestJson(
   base: string,
   token: string,

@@ -7,11 +7,10 @@ import { cp, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { requestJson } from './http.js';
+import { requestJson, TOKEN } from './http.js';
 import { removeTree, tempDir } from './workspace.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
-export const TOKEN = 'process-test-token-0123456789abcdef';
 /** Every wait in these tests gives up after this long unless told otherwise. */
 export const WAIT_MS = 10_000;
 
@@ -24,14 +23,17 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Polls `check` until it returns something other than undefined (for files, which send no event). */
-export async function until<T>(check: () => Promise<T | undefined>, what: string, ms = WAIT_MS): Promise<T> {
+/**
+ * Polls `check` every `everyMs` until it returns something other than undefined, for what
+ * sends no event (files, another process, HTTP state); gives up after `ms`.
+ */
+export async function until<T>(check: () => Promise<T | undefined>, what: string, ms = WAIT_MS, everyMs = 20): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
@@ -181,9 +183,9 @@ export function runCommand(
   });
 }
 
-/** A config file for a daemon on port 0 with a fixed token; `extra` goes before the tables. */
-export function daemonConfig(extra = ''): string {
-  return `state_dir = "state"\n${extra}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
+/** A config file for a daemon on port 0 with the test token; `extra` goes before the tables, `http` into [http]. */
+export function daemonConfig(extra = '', http = ''): string {
+  return `state_dir = "state"\n${extra}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n${http}\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
 }
 
 export interface ApiReply {

@@ -24,12 +24,8 @@ export async function removeTree(root: string): Promise<void> {
   await rm(root, { recursive: true, force: true });
 }
 
-/** A SOP.toml with the given [sop] lines and trigger blocks. */
-export function sopToml(name: string, extra = '', triggers = '[[triggers]]\ntype = "manual"\n'): string {
-  return `[sop]\nname = "${name}"\ndescription = "The ${name} procedure"\n${extra}\n${triggers}`;
-}
-
-export const ONE_STEP_MD = '# Procedure\n\n## Steps\n\n1. **Do it** — Do the thing.\n';
+// SOP texts live in fixtures.ts; tests import these two from here as well.
+export { ONE_STEP_MD, sopToml } from './fixtures.js';
 
 export interface CliResult {
   code: number;
