@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
-import { Gateway, type Listening } from '../../src/gateway/gateway.js';
+import { Gateway, type GatewayDeps, type Listening } from '../../src/gateway/gateway.js';
 import { memoryLogger } from '../../src/core/log.js';
 import { requestJson } from './http.js';
 import { makeTree } from './workspace.js';
@@ -19,13 +19,14 @@ export interface DaemonHarness {
   api(method: string, path: string, body?: string): ReturnType<typeof requestJson>;
 }
 
-export async function startDaemon(files: Record<string, string>, extraConfig = ''): Promise<DaemonHarness> {
+/** `options` hands the gateway a clock or hardware access of the test's own. */
+export async function startDaemon(files: Record<string, string>, extraConfig = '', options: Pick<GatewayDeps, 'clock' | 'hardware'> = {}): Promise<DaemonHarness> {
   const configText = `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n[mqtt]\nlisten = "127.0.0.1:0"\n`;
   const root = await makeTree({ 'sopgate.toml': configText, ...files });
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();
-  const daemon = new Gateway({ config: built.config, logger });
+  const daemon = new Gateway({ config: built.config, logger, ...options });
   const listening = await daemon.start();
   const cliConfig = join(root, 'cli.toml');
   await writeFile(cliConfig, configText.replace('listen = "127.0.0.1:0"\ntoken', `listen = "127.0.0.1:${listening.http.port}"\ntoken`));
