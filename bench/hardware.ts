@@ -7,7 +7,8 @@
 //      profile; every line goes through the matcher, and half hold above the trigger's
 //      condition and start an `auto` run whose `log` step completes at once. Lines/s from
 //      the first byte written until the last run is persisted as completed, and whether
-//      every line and every run is accounted for (the metrics say);
+//      every line and every run is accounted for (the metrics say); then the same lines
+//      all below the condition (reader and matcher alone) as a baseline;
 //   2. a simulated press → run persisted: POST /api/sim/<board>/<button> "1", until the
 //      run's `started` event (sent once its commit is on disk) arrives over MQTT; then the
 //      release. p50 and p99 over PRESSES presses, on a button with debounce_ms = 0 (its
@@ -166,35 +167,50 @@ async function serialThroughput(bundle: string): Promise<void> {
   const profile = `[board]\nname = "lab"\n\n[signals.uart]\ntype = "serial"\npath = "${a}"\nbaud = 115200\nformat = "kv"\nkeys = ["co2"]\n`;
   const gw = await startGateway(bundle, 'serial', { 'co2-high': [AUTO + peripheral('lab', 'co2', '> 1500'), LOG_MD('co2 {{payload}} ppm')] }, { 'lab.toml': profile });
   await signalsUp(gw, 1);
+  const completedOf = (m: Map<string, number>) => m.get('sopgate_runs_finished_total{status="completed"}') ?? 0;
+  const eventsOf = (m: Map<string, number>) => m.get('sopgate_peripheral_events_total{board="lab",signal="uart"}') ?? 0;
+
+  /** Writes LINES lines into the device end; milliseconds until `done` holds (or 2.5 s pass without progress), and the metrics then. */
+  const pass = async (name: string, line: (i: number) => string, done: (m: Map<string, number>) => number, goal: number) => {
+    const file = join(tmp, `${name}.txt`);
+    writeFileSync(file, Array.from({ length: LINES }, (_, i) => `${line(i)}\r\n`).join(''));
+    const started = performance.now();
+    const writer = track(spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', file, b], { stdio: 'inherit' }));
+    const written = once(writer, 'exit');
+    let m = await metrics(gw);
+    let ms = 0;
+    for (let last = -1, still = 0; done(m) < goal && still < 250; ) {
+      await sleep(10);
+      m = await metrics(gw);
+      ms = performance.now() - started;
+      still = done(m) === last ? still + 1 : 0;
+      last = done(m);
+    }
+    await written;
+    return { ms, m };
+  };
+
   // Every other reading is above the threshold: half the lines start a run.
-  const file = join(tmp, 'lines.txt');
-  writeFileSync(file, Array.from({ length: LINES }, (_, i) => `co2=${i % 2 === 0 ? 1600 + (i % 400) : 400 + (i % 400)}\r\n`).join(''));
   const runs = LINES / 2;
-  const started = performance.now();
-  const writer = track(spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', file, b], { stdio: 'inherit' }));
-  const written = once(writer, 'exit');
-  let m = await metrics(gw);
-  const completed = () => m.get('sopgate_runs_finished_total{status="completed"}') ?? 0;
-  let ms = 0;
-  for (let last = -1, still = 0; completed() < runs && still < 250; ) {
-    await sleep(10);
-    m = await metrics(gw);
-    ms = performance.now() - started;
-    still = completed() === last ? still + 1 : 0; // gives up after 2.5 s without progress
-    last = completed();
-  }
-  await written;
-  const events = m.get('sopgate_peripheral_events_total{board="lab",signal="uart"}') ?? 0;
-  const dropped = [...m].filter(([k]) => k.startsWith('sopgate_serial_lines_dropped_total')).reduce((n, [, v]) => n + v, 0);
-  const lost = LINES - events;
-  const rate = LINES / (ms / 1000);
+  const withRuns = await pass('runs', (i) => `co2=${i % 2 === 0 ? 1600 + (i % 400) : 400 + (i % 400)}`, completedOf, runs);
+  const rate = LINES / (withRuns.ms / 1000);
+  const dropped = (m: Map<string, number>) => [...m].filter(([k]) => k.startsWith('sopgate_serial_lines_dropped_total')).reduce((n, [, v]) => n + v, 0);
   console.log(
-    `serial lines → matcher → runs: ${LINES.toLocaleString('en')} lines (${runs.toLocaleString('en')} start a run) in ${(ms / 1000).toFixed(2)} s: ` +
-      `${Math.round(rate).toLocaleString('en')} lines/s, ${Math.round(completed() / (ms / 1000)).toLocaleString('en')} runs/s persisted as completed ` +
+    `serial lines → matcher → runs: ${LINES.toLocaleString('en')} lines (${runs.toLocaleString('en')} start a run) in ${(withRuns.ms / 1000).toFixed(2)} s: ` +
+      `${Math.round(rate).toLocaleString('en')} lines/s, ${Math.round(completedOf(withRuns.m) / (withRuns.ms / 1000)).toLocaleString('en')} runs/s persisted as completed ` +
       `(target ≥ ${LINES_TARGET.toLocaleString('en')} lines/s: ${rate >= LINES_TARGET ? 'met' : 'NOT met'})`,
   );
-  console.log(`  events ${events.toLocaleString('en')} (lost ${lost}), dropped ${dropped}, runs started ${m.get('sopgate_runs_started_total')}, completed ${completed()}`);
-  if (lost !== 0 || dropped !== 0 || completed() !== runs) {
+  console.log(
+    `  events ${eventsOf(withRuns.m).toLocaleString('en')} (lost ${LINES - eventsOf(withRuns.m)}), dropped ${dropped(withRuns.m)}, ` +
+      `runs started ${withRuns.m.get('sopgate_runs_started_total')}, completed ${completedOf(withRuns.m)}`,
+  );
+  // The same lines all below the threshold: reader and matcher alone, what the runs cost by difference.
+  const matchOnly = await pass('match-only', (i) => `co2=${400 + (i % 400)}`, eventsOf, 2 * LINES);
+  console.log(
+    `  the same ${LINES.toLocaleString('en')} lines, none starting a run: ${Math.round(LINES / (matchOnly.ms / 1000)).toLocaleString('en')} lines/s ` +
+      `(lost ${2 * LINES - eventsOf(matchOnly.m)}, dropped ${dropped(matchOnly.m)})`,
+  );
+  if (eventsOf(matchOnly.m) !== 2 * LINES || dropped(matchOnly.m) !== 0 || completedOf(matchOnly.m) !== runs) {
     console.error('  lines or runs were lost');
     process.exitCode = 1;
   }
