@@ -18,7 +18,8 @@
 //      signals (gpiod, libgpiod's tools faked by test/fixtures/fake-gpiod.cjs: they run as
 //      children, outside the gateway's RSS, as the real tools do) and 1 serial signal on a
 //      pty (the native binding loaded), against it without boards.
-// Options: `--only serial|press|rss` runs one part; `--cpu-prof DIR` runs the gateways under
+// Options: `--only serial|press|rss` runs one part; `--synchronous normal|full` sets
+// [store] synchronous (default: the config's, full); `--cpu-prof DIR` runs the gateways under
 // node --cpu-prof and leaves the profiles in DIR.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -41,7 +42,8 @@ const P99_TARGET_MS = 10;
 const IDLE_SECS = 40;
 const RSS_TARGET_MIB = 5;
 
-const args = parseArgs({ options: { only: { type: 'string' }, 'cpu-prof': { type: 'string' } } }).values;
+const args = parseArgs({ options: { only: { type: 'string' }, synchronous: { type: 'string' }, 'cpu-prof': { type: 'string' } } }).values;
+if (args.synchronous !== undefined && !['normal', 'full'].includes(args.synchronous)) throw new Error('--synchronous must be normal or full');
 if (args.only !== undefined && !['serial', 'press', 'rss'].includes(args.only)) throw new Error('--only must be serial, press or rss');
 const PROFILE_FLAGS = args['cpu-prof'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`];
 
@@ -104,7 +106,7 @@ async function startGateway(bundle: string, name: string, sops: Record<string, [
   for (const [file, text] of Object.entries(boards)) writeFileSync(join(dir, file), text);
   const list = Object.keys(boards).map((f) => JSON.stringify(f)).join(', ');
   const config = join(dir, 'sopgate.toml');
-  writeFileSync(config, `state_dir = "state"\nboards = [${list}]\n\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nrate_limit_per_minute = 0\n\n[mqtt]\nlisten = "127.0.0.1:0"\n`);
+  writeFileSync(config, `state_dir = "state"\nboards = [${list}]\n\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\nrate_limit_per_minute = 0\n\n[mqtt]\nlisten = "127.0.0.1:0"\n${args.synchronous === undefined ? '' : `\n[store]\nsynchronous = "${args.synchronous}"\n`}`);
   // The native packages stay outside the bundle; info level (a line per run event) as in production.
   const childEnv: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: join(ROOT, 'node_modules'), ...env };
   delete childEnv.SOPGATE_LOG_LEVEL;
