@@ -103,9 +103,10 @@ describe('log executor', () => {
 });
 
 describe('createExecutors', () => {
-  it('builds exactly the runnable tools of this stage', () => {
+  it('builds exactly the runnable tools: every built-in tool', () => {
     const executors = createExecutors({ clock: new ManualClock(), logger: memoryLogger() });
-    assert.deepEqual(Object.keys(executors).sort(), ['delay', 'http_request', 'log', 'mqtt_publish', 'shell']);
+    assert.deepEqual(Object.keys(executors).sort(), ['delay', 'gpio_write', 'http_request', 'log', 'mqtt_publish', 'serial_write', 'shell']);
+    assert.deepEqual(Object.keys(executors).sort(), [...TOOL_NAMES].sort());
     assert.deepEqual([...RUNNABLE_TOOLS].sort(), Object.keys(executors).sort());
     for (const tool of TOOL_NAMES) assert.equal(executors[tool] !== undefined, RUNNABLE_TOOLS.has(tool), tool);
   });

@@ -1,16 +1,17 @@
 // The serial binding ships as a production dependency and is loaded only when a port opens:
-// the packaged daemon starts without mapping its .node file, and serial code bundled the
+// the packaged daemon starts without mapping its .node file and maps it once a board
+// profile has a serial signal, and serial code bundled the
 // way the daemon is (scripts/externals.mjs) reads a port beside the production closure alone.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { build } from 'esbuild';
 import { EXTERNAL } from '../scripts/externals.mjs';
-import { cleanEnv, daemonConfig, packagedBundle, removePackagedBundle, REPO, spawnDaemon, withTimeout, WAIT_MS, type Packaged } from './helpers/process.js';
+import { cleanEnv, daemonConfig, packagedBundle, removePackagedBundle, REPO, spawnDaemon, until, withTimeout, WAIT_MS, type Packaged } from './helpers/process.js';
 import { ptyDevice } from './helpers/pty.js';
 import { ONE_STEP_MD, sopToml } from './helpers/fixtures.js';
 import { makeTree, removeTree } from './helpers/workspace.js';
@@ -80,6 +81,28 @@ describe('packaging the serial binding', () => {
       // The check sees native modules: better-sqlite3's is loaded by then.
       assert.ok(loaded.some((f) => f.includes('better_sqlite3')), loaded.join('\n'));
       assert.deepEqual(loaded.filter((f) => f.includes('serialport')), []);
+    } finally {
+      await d.kill();
+    }
+  });
+
+  test('a daemon with a serial signal loads the binding and reads the port', async (t) => {
+    const device = await ptyDevice(join(ws, 'tty-daemon'));
+    t.after(() => device.unplug());
+    const config = join(ws, 'serial.toml');
+    await writeFile(join(ws, 'lab.toml'), `[board]\nname = "lab"\n\n[signals.uart]\ntype = "serial"\npath = "${device.path}"\nformat = "line"\n`);
+    await writeFile(config, daemonConfig('boards = ["lab.toml"]').replace('state_dir = "state"', 'state_dir = "state-serial"'));
+    const d = await spawnDaemon(pkg.bundle, config);
+    try {
+      const up = await until(async () => {
+        const signals = (await d.api('GET', '/api/peripherals')).body as { state: string }[];
+        return signals[0]?.state === 'up' ? signals : undefined;
+      }, 'the serial signal to be up');
+      assert.equal(up.length, 1);
+      const loaded = natives(await readFile(`/proc/${d.child.pid}/maps`, 'utf8'));
+      assert.equal(loaded.filter((f) => /bindings-cpp\/.*\.node$/.test(f)).length, 1, loaded.join('\n'));
+      await device.send('hello\n');
+      await until(async () => (/^sopgate_peripheral_events_total\{board="lab",signal="uart"\} 1$/m.test((await d.api('GET', '/metrics')).body) ? true : undefined), 'the line to be an event');
     } finally {
       await d.kill();
     }

@@ -8,6 +8,7 @@ import { validateCommand } from './validate.js';
 import { DaemonUnreachable } from './client.js';
 import { daemonCommand } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
+import { simCommand } from './sim.js';
 import { VERSION } from '../core/version.js';
 
 const GLOBAL = {
@@ -53,7 +54,9 @@ daemon commands (talk to the running gateway over its HTTP API):
                                               report an external step's result
   cancel <run>                                cancel an active run
   reload                                      reload the SOPs (like SIGHUP)
-  status [--json]                             the daemon's state
+  status [--json]                             the daemon's state, and the board signals that are down
+  sim <board>/<signal> [value] [--json]       drive a sim board's signal (1 or 0, or serial lines)
+                                              or, without a value, read it and what was written to it
   exit 0 done, 1 refused or daemon not reachable, 2 usage
 
 options:
@@ -120,6 +123,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'hash-password': {
         const { values, name } = parse(rest, GLOBAL, 1);
         return values.help ? help(io) : await hashPasswordCommand(io, name);
+      }
+      case 'sim': {
+        const { values, positionals } = parse(rest, GLOBAL, 2);
+        return values.help ? help(io) : await simCommand(io, positionals[0], positionals[1], values);
       }
       case 'reload':
       case 'status': {

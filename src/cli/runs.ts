@@ -80,9 +80,28 @@ export async function simpleCommand(io: CliIo, what: 'reload' | 'status', option
   const api = await apiClient(io, options);
   const answer = await api.request(what === 'reload' ? 'POST' : 'GET', `/api/${what}`);
   if (answer.status !== 200) return failed(io, answer);
-  if (options.json || typeof answer.body !== 'object' || answer.body === null) printJson(io, answer.body);
-  else io.out(Object.entries(answer.body).map(([k, v]) => `${k}: ${k === 'upstream' ? describeUpstream(v as UpstreamStatus) : typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+  if (options.json || typeof answer.body !== 'object' || answer.body === null) {
+    printJson(io, answer.body);
+    return EXIT.ok;
+  }
+  const { peripherals, ...rest } = answer.body as { peripherals?: PeripheralSummary };
+  const lines = Object.entries(rest).map(([k, v]) => `${k}: ${k === 'upstream' ? describeUpstream(v as UpstreamStatus) : typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  if (peripherals !== undefined) lines.push(...describePeripherals(peripherals));
+  io.out(lines.join('\n'));
   return EXIT.ok;
+}
+
+interface PeripheralSummary {
+  signals: number;
+  up: number;
+  down: { board: string; signal: string; type: string; error: string | null }[];
+}
+
+/** The board signals in one line, then one line per signal that is down. */
+function describePeripherals(p: PeripheralSummary): string[] {
+  if (p.signals === 0) return ['signals: none (no board profiles in sopgate.toml)'];
+  const head = `signals: ${p.signals}, ${p.up} up, ${p.down.length} down`;
+  return [head, ...p.down.map((d) => `  down: ${d.board}/${d.signal} (${d.type}): ${d.error ?? 'no reason given'}`)];
 }
 
 /** GET /api/status's `upstream`, as `sopgate status` shows it. */

@@ -15,6 +15,8 @@ export async function validateCommand(io: CliIo, name: string | undefined, optio
   const ok =
     workspaceErrors.length === 0 &&
     workspaceWarnings.length === 0 &&
+    ws.boardErrors.length === 0 &&
+    ws.boardWarnings.length === 0 &&
     selected.every((s) => s.errors.length === 0 && s.warnings.length === 0);
 
   if (options.json) {
@@ -22,6 +24,7 @@ export async function validateCommand(io: CliIo, name: string | undefined, optio
       ok,
       sops: selected.map((s) => ({ name: s.sop.name, location: s.sop.location, errors: s.errors, warnings: s.warnings })),
       config: { file: ws.configFile, errors: workspaceErrors, warnings: workspaceWarnings },
+      boards: { files: ws.config.boards, errors: ws.boardErrors, warnings: ws.boardWarnings },
     });
     return ok ? EXIT.ok : EXIT.failed;
   }
@@ -31,6 +34,8 @@ export async function validateCommand(io: CliIo, name: string | undefined, optio
     `${displayPath(io, f.file)}${f.line === null ? '' : `:${f.line}`}: ${level}: ${f.message}`;
   for (const f of workspaceErrors) lines.push(finding(f, 'error'));
   for (const f of workspaceWarnings) lines.push(finding(f, 'warning'));
+  for (const f of ws.boardErrors) lines.push(finding(f, 'error'));
+  for (const f of ws.boardWarnings) lines.push(finding(f, 'warning'));
   let clean = 0;
   let broken = 0;
   let warned = 0;

@@ -1,5 +1,7 @@
 // The part every definition command shares: config → SOP folder → loaded SOPs.
 import { resolve } from 'node:path';
+import { addHardwareFindings } from '../config/board-checks.js';
+import { loadBoardProfiles } from '../config/board-profile.js';
 import { buildConfig, loadConfig, type GatewayConfig } from '../config/config.js';
 import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
 import type { Finding } from '../sop/types.js';
@@ -15,6 +17,9 @@ export interface Workspace {
   configFile: string | null;
   configErrors: Finding[];
   configWarnings: Finding[];
+  /** The board profiles `boards` lists, checked (each finding with its file and line). */
+  boardErrors: Finding[];
+  boardWarnings: Finding[];
   sopsDir: string;
   sops: LoadedSop[];
   /** Set when the SOP folder itself cannot be read. */
@@ -38,11 +43,16 @@ export async function openWorkspace(io: CliIo, options: GlobalOptions): Promise<
     if (!(err instanceof SopsDirError)) throw err;
     sopsDirError = `cannot read SOP folder ${displayPath(io, sopsDir)}: ${err.reason}`;
   }
+  // The SOPs are checked against the profiles as the daemon checks them.
+  const boards = await loadBoardProfiles(config.boards, config.workspace);
+  addHardwareFindings(boards.boards, sops);
   return {
     config,
     configFile: config.file,
     configErrors: result.ok ? [] : result.errors,
     configWarnings: result.warnings,
+    boardErrors: boards.errors,
+    boardWarnings: boards.warnings,
     sopsDir,
     sops,
     sopsDirError,

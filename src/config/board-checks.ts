@@ -54,6 +54,15 @@ export function checkSopsHardware(boards: readonly BoardProfile[], sops: readonl
   return sops.map((sop) => checkSopHardware(boards, sop));
 }
 
+/** Adds each loaded SOP's hardware findings to its own (`validate` and the daemon alike). */
+export function addHardwareFindings(boards: readonly BoardProfile[], loaded: readonly { sop: SopDefinition; errors: Finding[]; warnings: Finding[] }[]): void {
+  for (const s of loaded) {
+    const found = checkSopHardware(boards, s.sop);
+    s.errors.push(...found.errors);
+    s.warnings.push(...found.warnings);
+  }
+}
+
 /** Why a peripheral trigger on "<board>/<signal>" may never fire, or null. */
 function triggerProblem(boards: readonly BoardProfile[], boardName: string, signalName: string): string | null {
   const board = boards.find((b) => b.name === boardName);

@@ -137,6 +137,7 @@ export class Engine {
       }
     }
     this.flush();
+    this.listeners.waitingMayHaveChanged();
     if (this.runs.size > 0) this.log.log('info', `restored ${this.runs.size} active run(s)`);
   }
 
@@ -197,10 +198,10 @@ export class Engine {
   }
 
   /**
-   * Each action resolves once its change is durable, with the run as it was then. `by`
-   * names who acted within the actor (an MQTT user and client id), for the ledger.
+   * Each action resolves once its change is durable, with the run as it was then.
+   * `detail` goes into the ledger entry (an approval button says which signal it is).
    */
-  approve(runId: string, actor: Actor, by?: string): Promise<ActionResult> {
+  approve(runId: string, actor: Actor, detail: string | null = null): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status !== 'waiting_approval') {
@@ -208,8 +209,28 @@ export class Engine {
     }
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
-    this.passGate(tx, st, actor, by ?? null);
+    this.passGate(tx, st, actor, detail);
     return this.commitWithRun(tx, st);
+  }
+
+  /** The run that has waited for approval longest (of `sop` only, when given), or undefined. */
+  oldestWaiting(sop: string | null = null): string | undefined {
+    let oldest: RunState | undefined;
+    for (const st of this.runs.values()) {
+      const rec = st.record;
+      if (rec.status !== 'waiting_approval' || (sop !== null && rec.sop_name !== sop)) continue;
+      // ISO-8601 UTC strings sort as times; on a tie the run started first stays.
+      if (oldest === undefined || rec.waiting_since! < oldest.record.waiting_since!) oldest = st;
+    }
+    return oldest?.record.run_id;
+  }
+
+  /**
+   * Told how many runs wait for approval whenever a durable change alters that number
+   * (and once at start): what a status LED shows.
+   */
+  onWaitingCount(listener: (count: number) => void): () => void {
+    return this.listeners.addWaitingCount(listener, () => this.waitingCount());
   }
 
   advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
@@ -273,8 +294,7 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    let waiting = 0;
-    for (const st of this.runs.values()) if (st.record.status === 'waiting_approval') waiting++;
+    const waiting = this.waitingCount();
     return {
       active: this.runs.size,
       activeByStatus: { running: this.runs.size - waiting, waiting_approval: waiting },
@@ -283,6 +303,12 @@ export class Engine {
       storage: this.writes.status(),
       ...this.counters.snapshot(),
     };
+  }
+
+  private waitingCount(): number {
+    let waiting = 0;
+    for (const st of this.runs.values()) if (st.record.status === 'waiting_approval') waiting++;
+    return waiting;
   }
 
   /** Whether the state database takes writes (/healthz). */
@@ -309,6 +335,7 @@ export class Engine {
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
       tx.after(() => this.timers.arm(st));
       this.announce(tx, 'waiting_approval', st);
+      tx.after(() => this.listeners.waitingMayHaveChanged());
       return;
     }
     rec.status = 'running';
@@ -338,6 +365,7 @@ export class Engine {
     this.timers.cancel(tx, st);
     st.record.approved = true;
     tx.ledger.push({ ...this.entry('approved', st.record.sop_name, st.record.run_id, st.record.current_step, actor), detail });
+    tx.after(() => this.listeners.waitingMayHaveChanged());
     this.proceed(tx, st);
   }
 
@@ -377,6 +405,8 @@ export class Engine {
   private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor, detail = reason): void {
     const rec = st.record;
     const now = this.o.clock.now();
+    // A waiting run that is cancelled waits no more.
+    if (rec.status === 'waiting_approval') tx.after(() => this.listeners.waitingMayHaveChanged());
     rec.status = status;
     rec.phase = null;
     rec.waiting_since = null;

@@ -8,6 +8,10 @@ import { errorMessage } from '../core/errors.js';
 export class RunListeners {
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private readonly externalEnded = new Set<(runId: string) => void>();
+  private readonly waitingCount = new Set<(count: number) => void>();
+  private countWaiting: () => number = () => 0;
+  /** The count last told, so that listeners hear changes only. */
+  private toldWaiting = -1;
 
   constructor(private readonly log: Logger) {}
 
@@ -19,6 +23,22 @@ export class RunListeners {
   /** Told when a run's external step is over (its result is in); not a run event of its own. */
   addExternalEnded(listener: (runId: string) => void): () => void {
     return subscribe(this.externalEnded, listener);
+  }
+
+  /** Told the number of runs waiting for approval when it changes; `count` reads it. */
+  addWaitingCount(listener: (count: number) => void, count: () => number): () => void {
+    this.countWaiting = count;
+    this.toldWaiting = -1;
+    return subscribe(this.waitingCount, listener);
+  }
+
+  /** A durable change may have started or ended a wait: listeners hear the count if it changed. */
+  waitingMayHaveChanged(): void {
+    if (this.waitingCount.size === 0) return;
+    const count = this.countWaiting();
+    if (count === this.toldWaiting) return;
+    this.toldWaiting = count;
+    this.tell(this.waitingCount, count, 'waiting count');
   }
 
   externalStepEnded(runId: string): void {

@@ -1,11 +1,13 @@
-// The executors' public surface: one executor per built-in tool this stage runs.
-// gpio_write and serial_write need their backends and come later;
-// RUNNABLE_TOOLS lets the engine and validation tell which actions can run now.
+// The executors' public surface: one executor per built-in tool. gpio_write and
+// serial_write reach the board profiles' signals through lookups the gateway hands in;
+// RUNNABLE_TOOLS lets validation tell which actions this gateway can run.
 
 import { createDelayExecutor } from './delay.js';
+import { createGpioWriteExecutor, type GpioLookup } from './gpio-write.js';
 import { createHttpExecutor } from './http-request.js';
 import { createLogExecutor } from './log.js';
 import { createMqttPublishExecutor, type MqttPublisher } from './mqtt-publish.js';
+import { createSerialWriteExecutor, type SerialLookup } from './serial-write.js';
 import { createShellExecutor } from './shell.js';
 import type { ExecutorDeps, Executors } from './types.js';
 
@@ -18,6 +20,10 @@ export interface ExecutorOptions {
   shell?: string;
   /** Publishes through the embedded broker; without it mqtt_publish steps fail. */
   mqttPublish?: MqttPublisher;
+  /** The board profiles' gpio_out signals by "<board>/<signal>"; without it gpio_write steps fail. */
+  gpio?: GpioLookup;
+  /** The board profiles' serial signals by "<board>/<signal>"; without it serial_write steps fail. */
+  serial?: SerialLookup;
 }
 
 export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {}): Executors {
@@ -34,8 +40,12 @@ export function createExecutors(deps: ExecutorDeps, options: ExecutorOptions = {
     mqtt_publish: createMqttPublishExecutor(
       options.mqttPublish ?? (() => Promise.reject(new Error('the embedded broker is disabled ([mqtt] listen = "")'))),
     ),
+    gpio_write: createGpioWriteExecutor(options.gpio ?? (() => undefined)),
+    serial_write: createSerialWriteExecutor(options.serial ?? (() => undefined)),
   };
 }
 
 export { RUNNABLE_TOOLS } from './runnable.js';
+export type { GpioLookup, GpioOutputHandle } from './gpio-write.js';
+export type { SerialLookup, SerialPortHandle } from './serial-write.js';
 

@@ -2,6 +2,7 @@
 // sources → matcher → engine → store, starts them in order and stops them in reverse.
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadBoardProfiles, type BoardProfile } from '../config/board-profile.js';
 import type { GatewayConfig } from '../config/config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Engine } from '../engine/engine.js';
@@ -15,6 +16,8 @@ import type { Logger } from '../core/log.js';
 import { byLabel, renderMetrics, type Metric } from '../core/prometheus.js';
 import { brokerMetrics } from '../sources/mqtt/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './sop-set.js';
+import { approvalButton } from './approval-button.js';
+import { Hardware, type HardwareDeps } from './hardware.js';
 import { IdleGc } from './idle-gc.js';
 import { InboundGate } from './inbound-gate.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
@@ -53,6 +56,8 @@ export interface GatewayDeps {
   config: GatewayConfig;
   logger: Logger;
   clock?: Clock;
+  /** How the boards reach GPIO tools and serial ports (tests point them at fakes). */
+  hardware?: Pick<HardwareDeps, 'gpiod' | 'sysfs' | 'openDevice'>;
 }
 
 export interface Listening {
@@ -75,6 +80,8 @@ export class Gateway {
   private broker: EmbeddedBroker | null = null;
   private upstream: Upstream | null = null;
   private cron!: CronSource;
+  private hardware: Hardware | null = null;
+  private boards: BoardProfile[] = [];
   private set!: SopSet;
   private readonly startedAt: number;
   /** How late timers and I/O callbacks run: what a stall costs every client. */
@@ -82,8 +89,11 @@ export class Gateway {
   private dispatcher!: Dispatcher;
   private stopped: Promise<void> | null = null;
 
+  private readonly hardwareOptions: GatewayDeps['hardware'];
+
   constructor(deps: GatewayDeps) {
     this.config = deps.config;
+    this.hardwareOptions = deps.hardware;
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock;
     this.startedAt = this.clock.now();
@@ -96,7 +106,9 @@ export class Gateway {
     const locked = StateLock.take(c.state_dir);
     if (!locked.ok) throw new Error(locked.message);
     this.lock = locked.lock;
-    this.set = await loadSopSet(c, this.log.child('sops'));
+    const profiles = await loadBoardProfiles(c.boards, c.workspace);
+    this.boards = profiles.boards;
+    this.set = await loadSopSet(c, this.log.child('sops'), this.boards);
     const dbFile = join(c.state_dir, 'sopgate.db');
     this.store = RunStore.open(dbFile, {
       synchronous: c.store.synchronous,
@@ -110,7 +122,11 @@ export class Gateway {
       store: this.store,
       clock: this.clock,
       logger: this.log,
-      executors: createExecutors(deps, { mqttPublish: (topic, payload, options) => this.publish(topic, payload, options) }),
+      executors: createExecutors(deps, {
+        mqttPublish: (topic, payload, options) => this.publish(topic, payload, options),
+        gpio: (signal) => this.hardware?.gpioOutput(signal),
+        serial: (signal) => this.hardware?.serialPort(signal),
+      }),
       maxConcurrentTotal: c.engine.max_concurrent_total,
       approvalTimeoutSecs: c.engine.approval_timeout_secs,
       ...(outbox === null ? {} : { outbox }),
@@ -131,6 +147,17 @@ export class Gateway {
     this.dispatcher = new Dispatcher({ matcher: () => this.set.matcher, engine: this.engine, logger: this.log.child('engine') });
     // Held at the gate until the runs are restored.
     const dispatch = (event: GatewayEvent) => this.inbound.pass(() => this.dispatcher.dispatch(event));
+    const approvePress = approvalButton(this.engine, this.log.child('gpio'));
+    const hardware = new Hardware({
+      profiles,
+      clock: this.clock,
+      logger: this.log,
+      onEvent: dispatch,
+      onApprovePress: (board, signal, sop) => this.inbound.pass(() => approvePress(board, signal, sop)),
+      ...this.hardwareOptions,
+    });
+    this.hardware = hardware;
+    this.engine.onWaitingCount((count) => hardware.setWaitingApprovals(count));
 
     const token = await loadOrCreateToken(c);
     this.http = new HttpApi({
@@ -144,6 +171,7 @@ export class Gateway {
       logger: this.log.child('http'),
       metrics: () => this.metrics(),
       status: () => (this.upstream === null ? {} : { upstream: this.upstream.status() }),
+      peripherals: hardware,
       reload: () => this.reload(),
       gate: (handle, drop) => this.inbound.pass(handle, drop),
     });
@@ -172,6 +200,8 @@ export class Gateway {
       });
       mqtt = await this.broker.start();
     }
+    // Before the runs come back: a restored gpio_write or serial_write step finds its line.
+    await hardware.start();
     if (outbox !== null) {
       // Loaded only when configured: a gateway without an upstream does not load the MQTT client.
       const { createUpstream } = await import('./upstream.js');
@@ -233,6 +263,7 @@ export class Gateway {
       this.loopDelay.disable();
       this.idleGc?.stop();
       this.cron?.stop();
+      await this.hardware?.stop().catch((err: unknown) => log.log('error', `hardware stop: ${String(err)}`));
       await this.upstream?.stop().catch((err: unknown) => log.log('error', `upstream stop: ${String(err)}`));
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
@@ -250,7 +281,7 @@ export class Gateway {
     const log = this.log.child('daemon');
     let next: SopSet;
     try {
-      next = await loadSopSet(this.config, this.log.child('sops'));
+      next = await loadSopSet(this.config, this.log.child('sops'), this.boards);
     } catch (err) {
       const message = `reload failed, keeping the ${this.set.sops.length} SOP(s) already loaded: ${errorMessage(err)}`;
       log.log('error', message);
@@ -353,6 +384,6 @@ export class Gateway {
       { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
     ];
     this.loopDelay.reset();
-    return renderMetrics([...metrics, ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
+    return renderMetrics([...metrics, ...(this.hardware?.metrics() ?? []), ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
   }
 }

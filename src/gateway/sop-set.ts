@@ -1,5 +1,7 @@
 // The loaded SOP set and its matcher, replaced as a whole on reload.
 import { join } from 'node:path';
+import { addHardwareFindings } from '../config/board-checks.js';
+import type { BoardProfile } from '../config/board-profile.js';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../core/log.js';
 import { Matcher } from '../match/matcher.js';
@@ -25,16 +27,18 @@ export interface ReloadResult {
 }
 
 /**
- * Loads the SOP folder: SOPs with errors are left out and logged with their findings, the
- * rest make the set. Throws only when the folder itself cannot be read.
+ * Loads the SOP folder and checks it against the board profiles: SOPs with errors are left
+ * out and logged with their findings, the rest make the set. Throws only when the folder
+ * itself cannot be read.
  */
-export async function loadSopSet(config: GatewayConfig, logger: Logger): Promise<SopSet> {
+export async function loadSopSet(config: GatewayConfig, logger: Logger, boards: readonly BoardProfile[]): Promise<SopSet> {
   const cache = StepsCache.open(join(config.state_dir, 'sop-steps-cache.json'), BUILD);
   const loaded = await loadSops(
     config.sops_dir,
     { defaultExecutionMode: config.engine.default_execution_mode, timezone: config.cron.timezone },
     cache,
   );
+  addHardwareFindings(boards, loaded);
   const good: SopDefinition[] = [];
   for (const s of loaded) {
     logFindings(logger, s);

@@ -13,6 +13,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SopDefinition } from '../sop/types.js';
 import type { IdempotencyStore } from '../store/idempotency.js';
 import { addApiRoutes } from './api.js';
+import { addPeripheralRoutes, peripheralSummary, type Peripherals } from './peripherals.js';
 import { bearerOk } from './auth.js';
 import { readBody } from './body.js';
 import type { Handler, RequestContext } from './context.js';
@@ -39,6 +40,8 @@ export interface HttpApiDeps {
   metrics: () => string;
   /** More of the gateway's state for GET /api/status (the upstream connection's). */
   status?: () => Record<string, unknown>;
+  /** The board profiles' signals: GET /api/peripherals and the sim routes. */
+  peripherals?: Peripherals;
   reload?: () => Promise<{ ok: boolean; loaded: number; errors: number }>;
   /** How long stop() lets requests in flight finish (default 10 s). */
   stopGraceMs?: number;
@@ -103,10 +106,15 @@ export class HttpApi {
       dispatch: (event) => deps.dispatcher.dispatchAndWait(event),
       sops: deps.sops,
       clock: deps.clock,
-      status: () => ({ http: this.stats(), ...deps.status?.() }),
+      status: () => ({
+        http: this.stats(),
+        ...(deps.peripherals === undefined ? {} : { peripherals: peripheralSummary(deps.peripherals.list()) }),
+        ...deps.status?.(),
+      }),
     };
     if (deps.reload !== undefined) apiDeps.reload = deps.reload;
     addApiRoutes(this.router, apiDeps);
+    if (deps.peripherals !== undefined) addPeripheralRoutes(this.router, deps.peripherals);
   }
 
   async start(listen: string): Promise<ListenAddress> {

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
-import { Gateway, type Listening } from '../../src/gateway/gateway.js';
+import { Gateway, type GatewayDeps, type Listening } from '../../src/gateway/gateway.js';
 import { memoryLogger } from '../../src/core/log.js';
 import { requestJson, TOKEN } from './http.js';
 import { makeTree } from './workspace.js';
@@ -29,6 +29,9 @@ export interface DaemonOptions {
   mqttListen?: string;
   /** Starts again in this folder (its state kept) instead of a new one. */
   root?: string;
+  /** A clock or hardware access of the test's own. */
+  clock?: GatewayDeps['clock'];
+  hardware?: GatewayDeps['hardware'];
 }
 
 /** `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too). */
@@ -41,7 +44,10 @@ export async function startDaemon(files: Record<string, string>, extraConfig = '
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();
-  const daemon = new Gateway({ config: built.config, logger });
+  const deps: GatewayDeps = { config: built.config, logger };
+  if (options.clock !== undefined) deps.clock = options.clock;
+  if (options.hardware !== undefined) deps.hardware = options.hardware;
+  const daemon = new Gateway(deps);
   const listening = await daemon.start();
   const cliConfig = join(root, 'cli.toml');
   await writeFile(cliConfig, configText.replace('listen = "127.0.0.1:0"\ntoken', `listen = "127.0.0.1:${listening.http.port}"\ntoken`));

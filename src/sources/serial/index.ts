@@ -55,3 +55,4 @@ export type { OpenDevice, SerialDevice, DeviceHandlers } from './device.js';
 export type { ExchangeRequest, ExchangeResult } from './exchange.js';
 export { SERIAL_DEFAULTS, SERIAL_FORMATS, resolveSerialSignal, type ResolvedSerialSignal, type SerialFormat, type SerialSignalOptions } from './options.js';
 export { BACKOFF, SerialSignal, type SerialSignalDeps, type SerialSignalStatus, type SerialState } from './signal.js';
+export { SIM_LINES_KEPT, SimSerialDevices, simSerialPath, type SimLine } from './sim-device.js';
