@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { checkSopHardware, checkSopsHardware, findSignal } from '../src/config/board-checks.js';
+import { checkSopHardware, findSignal } from '../src/config/board-checks.js';
 import { loadBoardProfiles, parseBoardProfile } from '../src/config/board-profile.js';
 import { loadSops } from '../src/sop/load.js';
 import { REPO } from './helpers/process.js';
@@ -89,9 +89,9 @@ describe('checkSopHardware', () => {
     const sim = await loadBoardProfiles(['boards/sim.toml'], REPO);
     const peripheral = sops.filter((s) => s.sop.triggers.some((t) => t.type === 'peripheral'));
     assert.ok(peripheral.length >= 2, 'the example has peripheral triggers to check');
-    assert.deepEqual(checkSopsHardware(sim.boards, sops.map((s) => s.sop)), sops.map(() => ({ errors: [], warnings: [] })));
+    assert.deepEqual(sops.map((s) => checkSopHardware(sim.boards, s.sop)), sops.map(() => ({ errors: [], warnings: [] })));
     // Without the profile, the same SOPs warn.
-    assert.ok(checkSopsHardware([], peripheral.map((s) => s.sop)).every((f) => f.warnings.length > 0));
+    assert.ok(peripheral.map((s) => checkSopHardware([], s.sop)).every((f) => f.warnings.length > 0));
   });
 });
 

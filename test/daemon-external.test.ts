@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { buildConfig } from '../src/config/config.js';
 import { Gateway } from '../src/gateway/gateway.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { externalStep, sopToml, stepsMd } from './helpers/fixtures.js';
 import { WAIT_MS, withTimeout } from './helpers/process.js';

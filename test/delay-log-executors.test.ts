@@ -1,11 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock, systemClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
+import { systemClock } from '../src/core/clock.js';
 import { createDelayExecutor } from '../src/executors/delay.js';
 import { createExecutors, RUNNABLE_TOOLS } from '../src/executors/index.js';
 import { createLogExecutor } from '../src/executors/log.js';
 import type { StepContext } from '../src/executors/types.js';
-import { createLogger, memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
+import { createLogger } from '../src/core/log.js';
 import { TOOL_NAMES, type ActionOf, type ToolArgs, type ToolName } from '../src/sop/types.js';
 import { stepContext } from './helpers/step-context.js';
 

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { crashSops } from './fixtures/crash-sops.js';
 import { builtin, harness, manual, settle, sop, step, TestExecutor } from './helpers/engine.js';
 import { WAIT_MS, withTimeout } from './helpers/process.js';

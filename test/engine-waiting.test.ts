@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { Engine } from '../src/engine/engine.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { RunStore } from '../src/store/run-store.js';
 import { builtin, harness, manual, settle, sop, type EngineHarness } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';

@@ -5,9 +5,9 @@ import type { ExecutionMode, Priority } from '../src/sop/types.js';
 import { builtin, harness, heldSyncStore, manual, settle, sop, step, type EngineHarness } from './helpers/engine.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { mkdir } from 'node:fs/promises';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { createLogExecutor } from '../src/executors/log.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { pruneBatch, RUN_BATCH } from '../src/store/retention.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { loadConfig } from '../src/config/config.js';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { REPO, until } from './helpers/process.js';
 import { watched, type Watched } from './helpers/serial.js';

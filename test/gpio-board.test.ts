@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Level } from '../src/config/board-profile.js';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { Debouncer } from '../src/sources/gpio/debounce.js';
 import { SimBackend } from '../src/sources/gpio/sim.js';
 import { settle } from './helpers/engine.js';

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
-import { ManualClock, systemClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
+import { systemClock } from '../src/core/clock.js';
 import { fakeGpiod, isAlive, profile, recordingBoard, type FakeGpiod, type FakeProc } from './helpers/gpio.js';
 import { REPO, until } from './helpers/process.js';
 

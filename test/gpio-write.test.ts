@@ -2,8 +2,8 @@
 // sim backend), moved by a manual clock.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/core/clock.js';
-import { memoryLogger } from '../src/core/log.js';
+import { ManualClock } from './helpers/clock.js';
+import { memoryLogger } from './helpers/logger.js';
 import { createExecutors } from '../src/executors/index.js';
 import type { StepContext } from '../src/executors/types.js';
 import { Hardware } from '../src/gateway/hardware.js';

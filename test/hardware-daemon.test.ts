@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { BLINK_MS } from '../src/sources/gpio/index.js';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { until } from './helpers/process.js';

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildConfig, type GatewayConfig } from '../src/config/config.js';
 import type { Run } from '../src/core/run.js';
 import { HttpApi, loadApiToken } from '../src/http/index.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { Dispatcher } from '../src/dispatch/dispatcher.js';
 import { Matcher } from '../src/match/matcher.js';
 import type { SopDefinition } from '../src/sop/types.js';

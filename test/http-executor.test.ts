@@ -4,12 +4,12 @@ import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { createHttpExecutor, type HttpOptions } from '../src/executors/http-request.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { ToolArgs } from '../src/sop/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { WAIT_MS, withTimeout } from './helpers/process.js';
 import { stepContext } from './helpers/step-context.js';
 

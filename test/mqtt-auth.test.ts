@@ -6,7 +6,7 @@ import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { MqttUser } from '../src/config/config.js';
 import type { Run } from '../src/core/run.js';
 import type { GatewayEvent } from '../src/core/events.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';
 import { hashPassword } from '../src/sources/mqtt/password.js';
 import { startBroker } from './helpers/broker.js';

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { EmbeddedBroker } from '../src/sources/mqtt/broker.js';
 import type { Run, RunEvent, StepHandoff } from '../src/core/run.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { hashPassword } from '../src/sources/mqtt/password.js';
 import { nextMessage, startBroker, whenClosed } from './helpers/broker.js';
 

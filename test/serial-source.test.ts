@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { SerialSource, type SerialSignalOptions } from '../src/sources/serial/index.js';
 import { ptyDevice, } from './helpers/pty.js';
 import { eventSink, logSink } from './helpers/serial.js';

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import type { GatewayEvent } from '../src/core/events.js';
 import { createSerialWriteExecutor, type SerialPortHandle } from '../src/executors/serial-write.js';
 import type { StepOutcome } from '../src/executors/types.js';

@@ -5,12 +5,13 @@ import { existsSync, readFileSync, watch } from 'node:fs';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock, systemClock, type Clock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
+import { systemClock, type Clock } from '../src/core/clock.js';
 import { createShellExecutor, type ShellOptions } from '../src/executors/shell.js';
 import { MAX_ENV_STRING_BYTES } from '../src/executors/shell-env.js';
 import type { StepContext } from '../src/executors/types.js';
 import type { GatewayEvent } from '../src/core/events.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { until } from './helpers/process.js';
 import { stepContext } from './helpers/step-context.js';
 

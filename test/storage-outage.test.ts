@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { FIRST_RETRY_MS, MAX_RETRY_MS } from '../src/engine/storage-guard.js';
 import type { Run } from '../src/core/run.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import type { SopDefinition } from '../src/sop/types.js';
 import { RunStore } from '../src/store/run-store.js';
 import { builtin, fullDisk, harness, heldSyncStore, manual, settle, sop, step, TestExecutor, type EngineHarness } from './helpers/engine.js';

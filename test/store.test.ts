@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ManualClock } from '../src/core/clock.js';
+import { ManualClock } from './helpers/clock.js';
 import { IdempotencyStore } from '../src/store/idempotency.js';
 import { closeDatabase, durable, migrate, MigrationError, openDatabase, walSync } from '../src/store/db.js';
 import { WalSync } from '../src/store/wal-sync.js';
@@ -12,7 +12,7 @@ import { MIGRATIONS } from '../src/store/migrations.js';
 import { Checkpointer } from '../src/store/checkpointer.js';
 import { pruneBatch } from '../src/store/retention.js';
 import { RunStore } from '../src/store/run-store.js';
-import { memoryLogger } from '../src/core/log.js';
+import { memoryLogger } from './helpers/logger.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 import { heldSyncStore } from './helpers/engine.js';
 

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildConfig } from '../src/config/config.js';
-import { ManualClock } from '../src/core/clock.js';
-import { memoryLogger } from '../src/core/log.js';
+import { ManualClock } from './helpers/clock.js';
+import { memoryLogger } from './helpers/logger.js';
 import { UpstreamConnection } from '../src/sources/upstream/connection.js';
 import { subscribedTo, UpstreamTopics } from '../src/sources/upstream/topics.js';
 import { freePort } from './helpers/mosquitto.js';

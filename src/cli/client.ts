@@ -2,8 +2,8 @@
 // from the same config the daemon reads.
 import { readFile } from 'node:fs/promises';
 import { LISTEN_FORMS, localUrl, parseListen } from '../core/listen.js';
-import { join } from 'node:path';
 import { loadConfig } from '../config/config.js';
+import { tokenFile } from '../http/index.js';
 import { UsageError, type CliIo } from './io.js';
 import type { GlobalOptions } from './workspace.js';
 
@@ -36,7 +36,7 @@ export async function apiClient(io: CliIo, options: GlobalOptions, fetchImpl: ty
   let token = config.http.token;
   if (token === '') {
     try {
-      token = (await readFile(join(config.state_dir, 'api.token'), 'utf8')).trim();
+      token = (await readFile(tokenFile(config.state_dir), 'utf8')).trim();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EACCES') throw new UsageError(`cannot read the API token in ${config.state_dir}: permission denied (run as the sopgate user or root)`);

@@ -49,11 +49,6 @@ export function checkSopHardware(boards: readonly BoardProfile[], sop: SopDefini
   return { errors, warnings };
 }
 
-/** checkSopHardware for each SOP, in the same order. */
-export function checkSopsHardware(boards: readonly BoardProfile[], sops: readonly SopDefinition[]): Findings[] {
-  return sops.map((sop) => checkSopHardware(boards, sop));
-}
-
 /** Adds each loaded SOP's hardware findings to its own (`validate` and the daemon alike). */
 export function addHardwareFindings(boards: readonly BoardProfile[], loaded: readonly { sop: SopDefinition; errors: Finding[]; warnings: Finding[] }[]): void {
   for (const s of loaded) {

@@ -62,9 +62,3 @@ function stdoutLines(): (line: string) => void {
   }
   return stdout;
 }
-
-/** A logger that keeps lines in memory, for tests. */
-export function memoryLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return Object.assign(createLogger({ level: 'debug', write: (line) => lines.push(line) }), { lines });
-}

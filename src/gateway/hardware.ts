@@ -10,7 +10,7 @@ import type { GatewayEvent } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import type { Metric, MetricSample } from '../core/prometheus.js';
 import type { GpioLookup, GpioOutputHandle, SerialLookup, SerialPortHandle } from '../executors/index.js';
-import type { PeripheralState, Peripherals, SimAnswer } from '../http/peripherals.js';
+import type { PeripheralState, Peripherals, SimAnswer } from '../http/index.js';
 import { GpioBoard, type GpiodOptions, type SysfsOptions } from '../sources/gpio/index.js';
 import { DROP_REASONS, type OpenDevice, SerialSource, type SerialSignalOptions, type SerialSignalStatus, SimSerialDevices, simSerialPath } from '../sources/serial/index.js';
 

@@ -34,6 +34,3 @@ export function hmacOk(header: string | string[] | undefined, secret: string, ra
   return safeEqual(signature, createHmac('sha256', secret).update(raw).digest('hex'));
 }
 
-export function hmacSignature(secret: string, body: string | Buffer): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}

@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { EmbeddedBroker, type BrokerDeps } from '../../src/sources/mqtt/broker.js';
 import type { GatewayEvent } from '../../src/core/events.js';
-import { memoryLogger } from '../../src/core/log.js';
+import { memoryLogger } from './logger.js';
 
 /** mqtt.js types its events, so node:events once() does not take its clients. */
 export const whenClosed = (c: MqttClient) => new Promise<void>((resolve) => c.once('close', () => resolve()));

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
 import { Gateway, type GatewayDeps, type Listening } from '../../src/gateway/gateway.js';
-import { memoryLogger } from '../../src/core/log.js';
+import { memoryLogger } from './logger.js';
 import { requestJson, TOKEN } from './http.js';
 import { makeTree } from './workspace.js';
 

@@ -1,11 +1,11 @@
 // An engine on a real SQLite file in a temp folder, with a manual clock and executors
 // the test controls.
 import { join } from 'node:path';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from './clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { RunEvent } from '../../src/core/run.js';
 import type { Executor, StepContext, StepOutcome } from '../../src/executors/types.js';
-import { memoryLogger } from '../../src/core/log.js';
+import { memoryLogger } from './logger.js';
 import { newStep, type ExecutionMode, type Priority, type SopDefinition, type Step, type StepAction, type Trigger } from '../../src/sop/types.js';
 import { openDatabase } from '../../src/store/db.js';
 import { RunStore } from '../../src/store/run-store.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseBoardProfile, type BoardProfile } from '../../src/config/board-profile.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { GatewayEvent } from '../../src/core/events.js';
-import { memoryLogger } from '../../src/core/log.js';
+import { memoryLogger } from './logger.js';
 import { GpioBoard, type GpioBoardDeps } from '../../src/sources/gpio/board.js';
 import { REPO } from './process.js';
 import { removeTree, tempDir } from './workspace.js';

@@ -1,4 +1,5 @@
 // One JSON request to a daemon's HTTP API with its bearer token; the body parsed when it is JSON.
+import { createHmac } from 'node:crypto';
 
 /** The API token of every gateway a test starts. */
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -22,4 +23,9 @@ export async function requestJson(
     // not JSON: keep the text
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** `X-Hub-Signature-256` as a webhook sender computes it: HMAC-SHA256 of the raw body with the shared secret. */
+export function hmacSignature(secret: string, body: string | Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
