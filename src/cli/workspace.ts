@@ -1,7 +1,7 @@
 // The part every definition command shares: config → SOP folder → loaded SOPs.
 import { resolve } from 'node:path';
 import { buildConfig, loadConfig, type GatewayConfig } from '../config/config.js';
-import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
+import { loadOptions, loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
 import type { Finding } from '../sop/types.js';
 import { displayPath, type CliIo } from './io.js';
 
@@ -30,10 +30,7 @@ export async function openWorkspace(io: CliIo, options: GlobalOptions): Promise<
   let sops: LoadedSop[] = [];
   let sopsDirError: string | null = null;
   try {
-    sops = await loadSops(sopsDir, {
-      defaultExecutionMode: config.engine.default_execution_mode,
-      timezone: config.cron.timezone,
-    });
+    sops = await loadSops(sopsDir, loadOptions(config));
   } catch (err) {
     if (!(err instanceof SopsDirError)) throw err;
     sopsDirError = `cannot read SOP folder ${displayPath(io, sopsDir)}: ${err.reason}`;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { Matcher } from '../match/matcher.js';
-import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
+import { loadOptions, loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
 import { StepsCache } from '../sop/steps-cache.js';
 import type { SopDefinition } from '../sop/types.js';
 import { BUILD } from '../version.js';
@@ -30,11 +30,7 @@ export interface ReloadResult {
  */
 export async function loadSopSet(config: GatewayConfig, logger: Logger): Promise<SopSet> {
   const cache = StepsCache.open(join(config.state_dir, 'sop-steps-cache.json'), BUILD);
-  const loaded = await loadSops(
-    config.sops_dir,
-    { defaultExecutionMode: config.engine.default_execution_mode, timezone: config.cron.timezone },
-    cache,
-  );
+  const loaded = await loadSops(config.sops_dir, loadOptions(config), cache);
   const good: SopDefinition[] = [];
   for (const s of loaded) {
     logFindings(logger, s);
