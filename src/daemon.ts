@@ -64,6 +64,8 @@ export class Daemon {
   private readonly events = new Map<string, number>();
   private matches = 0;
   private stopped: Promise<void> | null = null;
+  /** The last reload asked for: the next one waits for it. */
+  private reloads: Promise<unknown> = Promise.resolve();
 
   constructor(deps: DaemonDeps) {
     this.config = deps.config;
@@ -184,8 +186,18 @@ export class Daemon {
     return this.stopped;
   }
 
-  /** Loads the SOP folder again; the new set replaces the old only if the folder can be read. */
-  async reload(): Promise<ReloadResult> {
+  /**
+   * Loads the SOP folder again; the new set replaces the old only if the folder can be read.
+   * Reloads run one after the other, in the order asked: a load lets the event loop run
+   * between SOPs, and two interleaved loads could otherwise leave the older set in place.
+   */
+  reload(): Promise<ReloadResult> {
+    const next = this.reloads.then(() => this.reloadNow());
+    this.reloads = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
     const log = this.log.child('daemon');
     let next: SopSet;
     try {
@@ -195,6 +207,8 @@ export class Daemon {
       log.log('error', message);
       return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message };
     }
+    // Stopped while loading: the stopped engine and cron must not take up a new set.
+    if (this.stopped !== null) return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message: 'the gateway is stopping' };
     this.set = next;
     next.saveCache();
     this.engine.setSops(next.sops);

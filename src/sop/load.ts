@@ -2,6 +2,7 @@
 // SOP carries its findings and never stops the others from loading (DESIGN.md §2).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { GatewayConfig } from '../config/config.js';
 import { readTextFile, type TextFile } from '../config/read-text.js';
 import { RUNNABLE_TOOLS } from '../executors/runnable.js';
@@ -61,6 +62,9 @@ export async function loadSops(sopsDir: string, options: LoadOptions, cache?: St
     .sort(); // code-unit order: the same on every machine and locale
   const sops: LoadedSop[] = [];
   for (const name of dirs) {
+    // One SOP at a time, letting the event loop run in between: a daemon reloading a large
+    // SOP folder keeps answering.
+    await nextTurn();
     const loaded = loadOne(join(sopsDir, name), options, cache);
     if (loaded !== null) sops.push(loaded);
   }
