@@ -1,6 +1,6 @@
-// SOP.md parses kept in <state_dir> between starts. Markdown parsing (micromark) is most of
-// the time a gateway takes to come back after a restart or a power cut, about 1 ms per
-// SOP.md on cold code, and the SOP folder rarely changes between starts. An entry is used
+// SOP.md parses kept in <state_dir> between starts: reading the steps of every SOP.md is
+// part of the time a gateway takes to come back after a restart or a power cut, and the SOP
+// folder rarely changes between starts. An entry is used
 // only for the same file, the same text (SHA-256) and the same build of sopgate; anything
 // unreadable or from another build is ignored and rebuilt, so the cache can only make a
 // start faster, never change what loads.
