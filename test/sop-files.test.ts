@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { buildConfig, loadConfig } from '../src/config/config.js';
 import { loadSops } from '../src/sop/load.js';
@@ -90,6 +91,32 @@ describe('SOP file size and step count', () => {
     }
   });
 
+  test('more [[triggers]] than max_triggers (default 50) is an error at the first one over; those are not checked', async () => {
+    const cron = (expression: string) => `[[triggers]]\ntype = "cron"\nexpression = "${expression}"\n`;
+    // Each of these never fires: croner searches centuries ahead to say so.
+    const never = Array.from({ length: 10_000 }, (_, i) => cron(`${i % 60} ${Math.floor(i / 60) % 24} 30 2 *`)).join('');
+    const root = await makeTree({
+      'a/SOP.toml': sopToml('a', '', never),
+      'a/SOP.md': ONE_STEP_MD,
+      'b/SOP.toml': sopToml('b', '', cron('0 * * * *').repeat(50)),
+      'b/SOP.md': ONE_STEP_MD,
+    });
+    try {
+      const t0 = performance.now();
+      const [a, b] = await loadSops(root, { ...OPTIONS, maxTriggers: 3 });
+      assert.ok(performance.now() - t0 < 5_000);
+      assert.equal(a!.errors[0]!.message, '10000 triggers, more than the 3 allowed ([sops] max_triggers)');
+      assert.equal(a!.errors[0]!.line, 14); // the fourth [[triggers]]
+      assert.deepEqual(a!.errors.slice(1).map((e) => e.message), [1, 2, 3].map((n) => `trigger ${n} (cron): cron expression "${n - 1} 0 30 2 *" never fires`));
+      assert.equal(b!.errors[0]!.message, '50 triggers, more than the 3 allowed ([sops] max_triggers)');
+      const [, atDefault] = await loadSops(root, OPTIONS);
+      assert.deepEqual(atDefault!.errors, []);
+      assert.equal(atDefault!.sop.triggers.length, 50);
+    } finally {
+      await removeTree(root);
+    }
+  });
+
   test('[sops] max_file_bytes and max_steps reach validate from sopgate.toml', async () => {
     const root = await makeTree({
       'sopgate.toml': '[sops]\nmax_file_bytes = 100\nmax_steps = 2\n',
@@ -117,12 +144,13 @@ describe('SOP file size and step count', () => {
   test('the [sops] settings are checked like every other', () => {
     const ok = buildConfig('', null, '/');
     assert.ok(ok.ok);
-    assert.deepEqual({ ...ok.config.sops }, { max_file_bytes: 1048576, max_steps: 1000 });
-    const bad = buildConfig('[sops]\nmax_file_bytes = 0\nmax_steps = "many"\n', 'sopgate.toml', '/');
+    assert.deepEqual({ ...ok.config.sops }, { max_file_bytes: 1048576, max_steps: 1000, max_triggers: 50 });
+    const bad = buildConfig('[sops]\nmax_file_bytes = 0\nmax_steps = "many"\nmax_triggers = -1\n', 'sopgate.toml', '/');
     assert.ok(!bad.ok);
     assert.deepEqual(bad.errors.map((e) => [e.line, e.message]), [
       [2, '[sops] max_file_bytes must be an integer ≥ 1, got 0'],
       [3, '[sops] max_steps must be an integer ≥ 1, got "many"'],
+      [4, '[sops] max_triggers must be an integer ≥ 1, got -1'],
     ]);
   });
 });

@@ -73,6 +73,8 @@ const SECTIONS = {
     max_file_bytes: int(1, SOP_LIMITS.maxFileBytes),
     /** A SOP.md with more steps is an error. */
     max_steps: int(1, SOP_LIMITS.maxSteps),
+    /** A SOP.toml with more [[triggers]] is an error. */
+    max_triggers: int(1, SOP_LIMITS.maxTriggers),
   },
   store: {
     /** "full" survives a power cut (the WAL is fdatasynced off the event loop before anything is told); "normal" survives a crash of the process. */

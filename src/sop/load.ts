@@ -26,6 +26,7 @@ export function loadOptions(config: GatewayConfig): LoadOptions {
     timezone: config.cron.timezone,
     maxFileBytes: config.sops.max_file_bytes,
     maxSteps: config.sops.max_steps,
+    maxTriggers: config.sops.max_triggers,
   };
 }
 
