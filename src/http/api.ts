@@ -110,7 +110,7 @@ function action(r: ActionResult): Reply {
 }
 
 /** `{"status": "completed"|"failed"|"skipped", "output"?: string}`, or what is wrong with it. */
-function parseAdvance(text: string): { status: StepStatus; output?: string } | string {
+export function parseAdvance(text: string): { status: StepStatus; output?: string } | string {
   let value: unknown;
   try {
     value = JSON.parse(text);

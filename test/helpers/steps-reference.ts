@@ -271,3 +271,13 @@ export function referenceParseSteps(text: string, file: string): ParsedSteps {
   });
   return { steps, errors, warnings, actionLines };
 }
+
+/**
+ * Tools and errors as sets, for comparing the two readings: the line reader applies keys in
+ * line order, the CommonMark reading a list's own keys before those nested in it.
+ */
+export function comparable(r: ParsedSteps): ParsedSteps {
+  for (const step of r.steps) step.suggested_tools.sort();
+  r.errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.message.localeCompare(b.message));
+  return r;
+}
