@@ -91,14 +91,14 @@ describe('SOP file size and step count', () => {
     }
   });
 
-  test('more [[triggers]] than max_triggers (default 50) is an error at the first one over; those are not checked', async () => {
+  test('more [[triggers]] than max_triggers (default 32) is an error at the first one over; those are not checked', async () => {
     const cron = (expression: string) => `[[triggers]]\ntype = "cron"\nexpression = "${expression}"\n`;
     // Each of these never fires: croner searches centuries ahead to say so.
     const never = Array.from({ length: 10_000 }, (_, i) => cron(`${i % 60} ${Math.floor(i / 60) % 24} 30 2 *`)).join('');
     const root = await makeTree({
       'a/SOP.toml': sopToml('a', '', never),
       'a/SOP.md': ONE_STEP_MD,
-      'b/SOP.toml': sopToml('b', '', cron('0 * * * *').repeat(50)),
+      'b/SOP.toml': sopToml('b', '', cron('0 * * * *').repeat(32)),
       'b/SOP.md': ONE_STEP_MD,
     });
     try {
@@ -108,10 +108,10 @@ describe('SOP file size and step count', () => {
       assert.equal(a!.errors[0]!.message, '10000 triggers, more than the 3 allowed ([sops] max_triggers)');
       assert.equal(a!.errors[0]!.line, 14); // the fourth [[triggers]]
       assert.deepEqual(a!.errors.slice(1).map((e) => e.message), [1, 2, 3].map((n) => `trigger ${n} (cron): cron expression "${n - 1} 0 30 2 *" never fires`));
-      assert.equal(b!.errors[0]!.message, '50 triggers, more than the 3 allowed ([sops] max_triggers)');
+      assert.equal(b!.errors[0]!.message, '32 triggers, more than the 3 allowed ([sops] max_triggers)');
       const [, atDefault] = await loadSops(root, OPTIONS);
       assert.deepEqual(atDefault!.errors, []);
-      assert.equal(atDefault!.sop.triggers.length, 50);
+      assert.equal(atDefault!.sop.triggers.length, 32);
     } finally {
       await removeTree(root);
     }
@@ -144,7 +144,7 @@ describe('SOP file size and step count', () => {
   test('the [sops] settings are checked like every other', () => {
     const ok = buildConfig('', null, '/');
     assert.ok(ok.ok);
-    assert.deepEqual({ ...ok.config.sops }, { max_file_bytes: 1048576, max_steps: 1000, max_triggers: 50 });
+    assert.deepEqual({ ...ok.config.sops }, { max_file_bytes: 1048576, max_steps: 1000, max_triggers: 32 });
     const bad = buildConfig('[sops]\nmax_file_bytes = 0\nmax_steps = "many"\nmax_triggers = -1\n', 'sopgate.toml', '/');
     assert.ok(!bad.ok);
     assert.deepEqual(bad.errors.map((e) => [e.line, e.message]), [
