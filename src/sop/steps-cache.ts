@@ -23,6 +23,9 @@ interface CacheFile {
   entries: Record<string, Entry>;
 }
 
+/** SOP.md texts longer than this are parsed every time, not kept. */
+export const MAX_CACHED_CHARS = 64 * 1024;
+
 export class StepsCache {
   private readonly old: Record<string, Entry>;
   /** Entries used or made by this load: what `save` keeps. */
@@ -50,6 +53,9 @@ export class StepsCache {
 
   /** `parse(text)`, or the stored result of the same call. */
   parse(mdFile: string, text: string, parse: () => ParsedSteps): ParsedSteps {
+    // A large SOP.md parses in milliseconds and would make the cache file large: it is read
+    // and written whole, on the event loop, at every start and reload.
+    if (text.length > MAX_CACHED_CHARS) return parse();
     const sha256 = createHash('sha256').update(text).digest('hex');
     const hit = this.old[mdFile];
     if (hit !== undefined && hit.sha256 === sha256) {
