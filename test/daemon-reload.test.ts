@@ -66,6 +66,22 @@ describe('reloading SOPs', () => {
     }
   });
 
+  test('a SOP with thousands of findings logs ten of each kind and a count', async () => {
+    const unknown = Array.from({ length: 5000 }, (_, i) => `k${i} = 1`).join('\n');
+    const bad = Array.from({ length: 30 }, (_, i) => `[[triggers]]\ntype = "mqtt"\ntopic = "a/#/${i}"\n`).join('');
+    const h = await startDaemon({ 'sops/noisy/SOP.toml': `${unknown}\n${sopToml('noisy', '', bad)}`, 'sops/noisy/SOP.md': ONE_STEP_MD });
+    try {
+      const lines = h.logs.filter((l) => l.includes('SOP noisy'));
+      assert.equal(lines.filter((l) => l.startsWith('error')).length, 11);
+      assert.equal(lines.filter((l) => l.startsWith('warn')).length, 11);
+      assert.ok(lines.includes('error [sops] SOP noisy: 20 more error(s) not logged (sopgate validate lists them all)'), lines.join('\n'));
+      assert.ok(lines.includes('warn [sops] SOP noisy: 4990 more warning(s) not logged (sopgate validate lists them all)'), lines.join('\n'));
+    } finally {
+      await h.daemon.stop();
+      await removeTree(h.root);
+    }
+  });
+
   test('two reloads apply in the order asked, whichever loads faster', async () => {
     const h = await startDaemon({ 'sops/keep/SOP.toml': sopToml('keep'), 'sops/keep/SOP.md': ONE_STEP_MD });
     try {

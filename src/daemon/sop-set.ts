@@ -43,10 +43,17 @@ export async function loadSopSet(config: GatewayConfig, logger: Logger): Promise
   return { sops: good, matcher: Matcher.build(good), broken: loaded.length - good.length, saveCache };
 }
 
+/** Findings logged per SOP and level; a SOP.toml of 100,000 unknown keys is one SOP, not 100,000 log lines. */
+const LOGGED_FINDINGS = 10;
+
 function logFindings(logger: Logger, s: LoadedSop): void {
   const where = (f: { file: string; line: number | null }) => `${f.file}${f.line === null ? '' : `:${f.line}`}`;
-  for (const f of s.errors) logger.log('error', `SOP ${s.sop.name} left out: ${where(f)}: ${f.message}`);
-  for (const f of s.warnings) logger.log('warn', `SOP ${s.sop.name}: ${where(f)}: ${f.message}`);
+  for (const f of s.errors.slice(0, LOGGED_FINDINGS)) logger.log('error', `SOP ${s.sop.name} left out: ${where(f)}: ${f.message}`);
+  for (const f of s.warnings.slice(0, LOGGED_FINDINGS)) logger.log('warn', `SOP ${s.sop.name}: ${where(f)}: ${f.message}`);
+  for (const [level, findings, noun] of [['error', s.errors, 'error'], ['warn', s.warnings, 'warning']] as const) {
+    const more = findings.length - LOGGED_FINDINGS;
+    if (more > 0) logger.log(level, `SOP ${s.sop.name}: ${more} more ${noun}(s) not logged (sopgate validate lists them all)`);
+  }
 }
 
 export { SopsDirError };
