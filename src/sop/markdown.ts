@@ -13,6 +13,7 @@ type StepKey = (typeof STEP_KEYS)[number];
 
 /** `key: value` of a sub-bullet's paragraph, or null when its key is not one of STEP_KEYS. */
 function stepKey(paragraph: string): { key: StepKey; value: string } | null {
+  if (!paragraph.includes(':')) return null;
   const match = /^([^:]+):([\s\S]*)$/.exec(plainInline(paragraph).trim());
   const key = match?.[1]?.trim().toLowerCase();
   if (match === null || !isOneOf(STEP_KEYS, key)) return null;

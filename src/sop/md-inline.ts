@@ -25,9 +25,12 @@ const ASCII_PUNCTUATION = /[!-/:-@[-`{-~]/;
 const PUNCTUATION = /[\p{P}\p{S}]/u;
 const AUTOLINK = /<[A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*>/y;
 
+/** Characters that may start inline markup; text without any is its own plain text. */
+const MARKUP = /[\\`[<*_]/;
+
 /** `text` without its inline markup. */
 export function plainInline(text: string): string {
-  return emit(text, marksOf(text), 0, text.length);
+  return MARKUP.test(text) ? emit(text, marksOf(text), 0, text.length) : text;
 }
 
 /**

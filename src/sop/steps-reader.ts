@@ -66,6 +66,7 @@ interface Container {
 }
 
 const TEXT: LineKind = { kind: 'text' };
+const NONE: readonly Container[] = [];
 /** List markers read on one line (`- - - x`); deeper ones are text. */
 const MAX_MARKERS_PER_LINE = 16;
 
@@ -128,7 +129,8 @@ export class StepsReader {
     // line continues a quote in the same list item.
     const lazy = para !== null && own.kind === 'text';
     // Innermost first: the items a blank line ended, then those this line leaves.
-    const popped = this.endedEmpty.splice(0).concat(lazy ? [] : this.leave(l.indent));
+    const left = lazy ? NONE : this.leave(l.indent);
+    const popped = this.endedEmpty.length === 0 ? left : this.endedEmpty.splice(0).concat(left);
     const continues = lazy || (para?.kind === 'quote' && own.kind === 'quote' && popped.length === 0);
     const inner = this.containers.at(-1);
     const firstInStep = inner?.step === true && inner.empty;
@@ -254,7 +256,8 @@ export class StepsReader {
   }
 
   /** Closes the list items a line at `indent` is left of; returns them. */
-  private leave(indent: number): Container[] {
+  private leave(indent: number): readonly Container[] {
+    if (indent >= this.base()) return NONE;
     const popped: Container[] = [];
     while (this.containers.length > 0 && indent < this.base()) popped.push(this.containers.pop()!);
     return popped;
@@ -267,7 +270,7 @@ export class StepsReader {
    * Blank lines inside a list (between its items, or the paragraphs of one) stay in the
    * body with it; other blank lines only separate blocks.
    */
-  private placeBlanks(continues: boolean, own: LineKind, popped: Container[]): void {
+  private placeBlanks(continues: boolean, own: LineKind, popped: readonly Container[]): void {
     // The outermost item the line closed had the same parent as the item the line starts.
     const closed = popped.at(-1);
     const sibling = own.kind === 'item' && closed !== undefined && !closed.step && closed.marker === own.marker;
