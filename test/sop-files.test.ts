@@ -155,6 +155,26 @@ describe('SOP file size and step count', () => {
   });
 });
 
+describe('SOP files of many small parts', () => {
+  test('a SOP.toml of 170,000 unknown keys and a tools bullet of 300,000 items load (no argument spread overflows the stack)', async () => {
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-';
+    const keys = Array.from({ length: 170_000 }, (_, i) => `${alphabet[i % 64]}${alphabet[(i >> 6) % 64]}${alphabet[(i >> 12) % 64]}=1`);
+    const toml = sopToml('many', keys.join('\n'));
+    assert.ok(Buffer.byteLength(toml) < 1_048_576);
+    const md = `## Steps\n\n1. **A**\n   - tools: ${'a,'.repeat(300_000)}\n`;
+    const root = await makeTree({ 'many/SOP.toml': toml, 'many/SOP.md': ONE_STEP_MD, 'tools/SOP.toml': sopToml('tools'), 'tools/SOP.md': md });
+    try {
+      const [many, tools] = await loadSops(root, OPTIONS);
+      assert.deepEqual(many!.errors, []);
+      assert.equal(many!.warnings.length, 170_000);
+      assert.deepEqual(tools!.errors, []);
+      assert.equal(tools!.sop.steps[0]!.suggested_tools.length, 300_000);
+    } finally {
+      await removeTree(root);
+    }
+  });
+});
+
 describe('SOP files that are not UTF-8', () => {
   test('an invalid byte in SOP.md or SOP.toml is an error on its line', async () => {
     const root = await makeTree({ 'a/SOP.toml': sopToml('a'), 'b/SOP.md': ONE_STEP_MD });

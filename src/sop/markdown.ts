@@ -59,7 +59,8 @@ export function parseSteps(text: string, file: string): ParsedSteps {
   function applyKey(step: Step, key: StepKey, value: string, line: number): void {
     switch (key) {
       case 'tools':
-        step.suggested_tools.push(...value.split(',').map((t) => t.trim()).filter((t) => t !== ''));
+        // One push per tool: a spread of 300,000 of them overflows the stack.
+        for (const tool of value.split(',')) if (tool.trim() !== '') step.suggested_tools.push(tool.trim());
         return;
       case 'requires_confirmation':
         // Fail safe: once any bullet asks for confirmation, a later one cannot drop it.
