@@ -36,8 +36,8 @@ await build({
   logLevel: 'warning',
 });
 // V8 keeps the bundle's source for lazy compilation, and keeps it one byte per character
-// only if every character is Latin-1: the dashes and ellipses in comments (ours and
-// micromark's) made it two-byte, 1 MB more RSS for the daemon's whole life. esbuild writes
+// only if every character is Latin-1: the dashes and ellipses in comments (ours and our
+// dependencies') made it two-byte, 1 MB more RSS for the daemon's whole life. esbuild writes
 // strings and templates as ASCII already; what remains is comments and regular expression
 // literals, where a \u escape stands for the same character, unless it follows a backslash.
 const text = readFileSync(outfile, 'utf8').replace(/^#!.*\n/, '');

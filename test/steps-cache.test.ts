@@ -30,6 +30,21 @@ function counting(file: string, build = 'b1') {
 }
 
 describe('SOP.md parse cache', () => {
+  test('a SOP.md over 64 KiB is parsed every time and not kept: the file is read and written whole', () => {
+    const file = join(dir, 'large.json');
+    const big = `## Steps\n\n1. **A** — ${'x'.repeat(64 * 1024)}\n`;
+    const first = counting(file);
+    first.parse('/sops/big/SOP.md', big);
+    first.parse('/sops/small/SOP.md', BROKEN_MD);
+    assert.equal(first.cache.save(), null);
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, unknown> };
+    assert.deepEqual(Object.keys(stored.entries), ['/sops/small/SOP.md']);
+    const second = counting(file);
+    assert.deepEqual(second.parse('/sops/big/SOP.md', big), parseSteps(big, '/sops/big/SOP.md'));
+    second.parse('/sops/small/SOP.md', BROKEN_MD);
+    assert.equal(second.parses(), 1);
+  });
+
   test('a stored parse equals a fresh one, findings and action lines included', () => {
     const file = join(dir, 'examples.json');
     const texts: [string, string][] = readdirSync(EXAMPLES).map((name) => {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { addHardwareFindings } from '../config/board-checks.js';
 import { loadBoardProfiles } from '../config/board-profile.js';
 import { buildConfig, loadConfig, type GatewayConfig } from '../config/config.js';
+import { loadOptions } from '../gateway/sop-set.js';
 import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
 import type { Finding } from '../sop/types.js';
 import { displayPath, type CliIo } from './io.js';
@@ -35,10 +36,7 @@ export async function openWorkspace(io: CliIo, options: GlobalOptions): Promise<
   let sops: LoadedSop[] = [];
   let sopsDirError: string | null = null;
   try {
-    sops = await loadSops(sopsDir, {
-      defaultExecutionMode: config.engine.default_execution_mode,
-      timezone: config.cron.timezone,
-    });
+    sops = await loadSops(sopsDir, loadOptions(config));
   } catch (err) {
     if (!(err instanceof SopsDirError)) throw err;
     sopsDirError = `cannot read SOP folder ${displayPath(io, sopsDir)}: ${err.reason}`;

@@ -1,15 +1,15 @@
 // The gateway configuration (DESIGN.md §3) as a pure pipeline: parse → check every key
 // (collecting problems with file and line) → defaults → absolute paths → freeze.
 // `validate` and daemon start-up call the same function.
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { EXECUTION_MODES, type Finding } from '../sop/types.js';
+import { EXECUTION_MODES, SOP_LIMITS, type Finding } from '../sop/types.js';
 import { LISTEN_FORMS, parseListen } from '../core/listen.js';
 import { int, isTable, oneOf, readTable, str, strList, tableList, type Spec, type TableIssue, type TableOf } from '../toml/schema.js';
 import { parseToml, tomlErrorText } from '../toml/parse.js';
 import { TomlLines } from '../toml/lines.js';
 import { checkMqtt, type MqttChecked } from './mqtt-checks.js';
 import { checkUpstream, finishUpstream, UPSTREAM, type UpstreamConfig } from './upstream.js';
+import { readTextFile } from '../core/read-text.js';
 
 /** One [[mqtt.users]] entry: who may connect to the embedded broker. */
 export interface MqttUser {
@@ -102,6 +102,14 @@ const SECTIONS = {
     /** Fires missed while the gateway was down: "skip" them, or fire "once" at start-up. */
     catch_up: oneOf(['skip', 'once'] as const, 'skip'),
   },
+  sops: {
+    /** A larger SOP.toml or SOP.md is not read: the SOP is left out with an error. */
+    max_file_bytes: int(1, SOP_LIMITS.maxFileBytes),
+    /** A SOP.md with more steps is an error. */
+    max_steps: int(1, SOP_LIMITS.maxSteps),
+    /** A SOP.toml with more [[triggers]] is an error. */
+    max_triggers: int(1, SOP_LIMITS.maxTriggers),
+  },
   store: {
     /** "full" survives a power cut (the WAL is fdatasynced off the event loop before anything is told); "normal" survives a crash of the process. */
     synchronous: oneOf(['full', 'normal'] as const, 'full'),
@@ -138,8 +146,8 @@ export function buildConfig(source: string, file: string | null, baseDir: string
     (i.unknown ? warnings : errors).push({ message: `${where}${i.message}`, file: label, line: lines.keyOrHeader(table, i.key) });
   };
 
-  const { engine, http, mqtt, cron, store, upstream, ...rest } = parsed.data;
-  const raw = { engine, http, mqtt, cron, store, upstream };
+  const { engine, http, mqtt, cron, sops, store, upstream, ...rest } = parsed.data;
+  const raw = { engine, http, mqtt, cron, sops, store, upstream };
   const top = readTable(rest, TOP, reporter(''));
   const sections: Record<string, unknown> = {};
   for (const name of Object.keys(SECTIONS) as (keyof Sections)[]) {
@@ -187,17 +195,17 @@ export function buildConfig(source: string, file: string | null, baseDir: string
  */
 export async function loadConfig(path: string | undefined, cwd: string): Promise<ConfigResult> {
   const file = resolve(cwd, path ?? 'sopgate.toml');
-  let source: string;
-  try {
-    source = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (path === undefined && code === 'ENOENT') return buildConfig('', null, cwd);
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(err);
-    return { ok: false, errors: [{ message: `cannot read config: ${reason}`, file, line: null }], warnings: [] };
+  const read = readTextFile(file, CONFIG_LIMIT);
+  if (!read.ok && read.missing && path === undefined) return buildConfig('', null, cwd);
+  if (!read.ok) {
+    const reason = read.missing ? 'no such file' : read.message;
+    return { ok: false, errors: [{ message: `cannot read config: ${reason}`, file, line: read.missing ? null : read.line }], warnings: [] };
   }
-  return buildConfig(source, file, dirname(file));
+  return buildConfig(read.text, file, dirname(file));
 }
+
+/** A config file is a few KiB; this much is plenty and keeps a wrong path (a log, a device) harmless. */
+const CONFIG_LIMIT = { maxBytes: 1_048_576, setting: 'sopgate (fixed)' };
 
 function isValidTimezone(timezone: string): boolean {
   if (timezone === 'UTC') return true; // the default; asking Intl would load ICU's zone data

@@ -86,6 +86,8 @@ export class Gateway {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   private dispatcher!: Dispatcher;
   private stopped: Promise<void> | null = null;
+  /** The last reload asked for: the next one waits for it. */
+  private reloads: Promise<unknown> = Promise.resolve();
 
   private readonly hardwareOptions: GatewayDeps['hardware'];
 
@@ -274,8 +276,18 @@ export class Gateway {
     return this.stopped;
   }
 
-  /** Loads the SOP folder again; the new set replaces the old only if the folder can be read. */
-  async reload(): Promise<ReloadResult> {
+  /**
+   * Loads the SOP folder again; the new set replaces the old only if the folder can be read.
+   * Reloads run one after the other, in the order asked: a load lets the event loop run
+   * between SOPs, and two interleaved loads could otherwise leave the older set in place.
+   */
+  reload(): Promise<ReloadResult> {
+    const next = this.reloads.then(() => this.reloadNow());
+    this.reloads = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
     const log = this.log.child('daemon');
     let next: SopSet;
     try {
@@ -285,6 +297,8 @@ export class Gateway {
       log.log('error', message);
       return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message };
     }
+    // Stopped while loading: the stopped engine and cron must not take up a new set.
+    if (this.stopped !== null) return { ok: false, loaded: this.set.sops.length, errors: this.set.broken, message: 'the gateway is stopping' };
     this.set = next;
     next.saveCache();
     this.engine.setSops(next.sops);

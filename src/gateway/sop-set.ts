@@ -5,10 +5,23 @@ import type { BoardProfile } from '../config/board-profile.js';
 import type { GatewayConfig } from '../config/config.js';
 import type { Logger } from '../core/log.js';
 import { Matcher } from '../match/matcher.js';
-import { loadSops, SopsDirError, type LoadedSop } from '../sop/load.js';
+import { RUNNABLE_TOOLS } from '../executors/runnable.js';
+import { loadSops, SopsDirError, type LoadedSop, type LoadOptions } from '../sop/load.js';
 import { StepsCache } from '../sop/steps-cache.js';
 import type { SopDefinition } from '../sop/types.js';
 import { BUILD } from '../core/version.js';
+
+/** How this gateway loads SOPs: its configuration's limits and the tools it can run. */
+export function loadOptions(config: GatewayConfig): LoadOptions {
+  return {
+    defaultExecutionMode: config.engine.default_execution_mode,
+    timezone: config.cron.timezone,
+    maxFileBytes: config.sops.max_file_bytes,
+    maxSteps: config.sops.max_steps,
+    maxTriggers: config.sops.max_triggers,
+    runnableTools: RUNNABLE_TOOLS,
+  };
+}
 
 export interface SopSet {
   sops: readonly SopDefinition[];
@@ -33,11 +46,7 @@ export interface ReloadResult {
  */
 export async function loadSopSet(config: GatewayConfig, logger: Logger, boards: readonly BoardProfile[]): Promise<SopSet> {
   const cache = StepsCache.open(join(config.state_dir, 'sop-steps-cache.json'), BUILD);
-  const loaded = await loadSops(
-    config.sops_dir,
-    { defaultExecutionMode: config.engine.default_execution_mode, timezone: config.cron.timezone },
-    cache,
-  );
+  const loaded = await loadSops(config.sops_dir, loadOptions(config), cache);
   addHardwareFindings(boards, loaded);
   const good: SopDefinition[] = [];
   for (const s of loaded) {
@@ -51,10 +60,17 @@ export async function loadSopSet(config: GatewayConfig, logger: Logger, boards: 
   return { sops: good, matcher: Matcher.build(good), broken: loaded.length - good.length, saveCache };
 }
 
+/** Findings logged per SOP and level; a SOP.toml of 100,000 unknown keys is one SOP, not 100,000 log lines. */
+const LOGGED_FINDINGS = 10;
+
 function logFindings(logger: Logger, s: LoadedSop): void {
   const where = (f: { file: string; line: number | null }) => `${f.file}${f.line === null ? '' : `:${f.line}`}`;
-  for (const f of s.errors) logger.log('error', `SOP ${s.sop.name} left out: ${where(f)}: ${f.message}`);
-  for (const f of s.warnings) logger.log('warn', `SOP ${s.sop.name}: ${where(f)}: ${f.message}`);
+  for (const f of s.errors.slice(0, LOGGED_FINDINGS)) logger.log('error', `SOP ${s.sop.name} left out: ${where(f)}: ${f.message}`);
+  for (const f of s.warnings.slice(0, LOGGED_FINDINGS)) logger.log('warn', `SOP ${s.sop.name}: ${where(f)}: ${f.message}`);
+  for (const [level, findings, noun] of [['error', s.errors, 'error'], ['warn', s.warnings, 'warning']] as const) {
+    const more = findings.length - LOGGED_FINDINGS;
+    if (more > 0) logger.log(level, `SOP ${s.sop.name}: ${more} more ${noun}(s) not logged (sopgate validate lists them all)`);
+  }
 }
 
 export { SopsDirError };

@@ -1,16 +1,26 @@
 // Loads every `<sops_dir>/*/SOP.toml` (+ optional SOP.md), sorted by folder name. A broken
 // SOP carries its findings and never stops the others from loading (DESIGN.md §2).
-import { readFileSync } from 'node:fs';
+import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RUNNABLE_TOOLS } from '../executors/runnable.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { readTextFile, type TextFile } from '../core/read-text.js';
 import { unknownPlaceholders } from './placeholders.js';
 import { parseSteps } from './markdown.js';
 import { parseSopToml, type SopTomlOptions } from './sop-toml.js';
 import type { StepsCache } from './steps-cache.js';
-import type { Finding, SopDefinition } from './types.js';
+import { SOP_LIMITS, TOOL_NAMES, type Finding, type SopDefinition, type ToolName } from './types.js';
 
-export type LoadOptions = SopTomlOptions;
+export interface LoadOptions extends SopTomlOptions {
+  /** Larger SOP files are not read ([sops] max_file_bytes). */
+  maxFileBytes?: number;
+  /** More steps in one SOP.md is an error ([sops] max_steps). */
+  maxSteps?: number;
+  /** The tools this gateway can run; a step naming another is an error. Default: every tool. */
+  runnableTools?: ReadonlySet<ToolName>;
+}
+
+const ALL_TOOLS: ReadonlySet<ToolName> = new Set(TOOL_NAMES);
 
 export interface LoadedSop {
   /** Best-effort definition: defaults stand where the files were wrong. */
@@ -25,14 +35,9 @@ export class SopsDirError extends Error {
   }
 }
 
-/** True when the SOP may run: it loaded without errors. */
-export function isRunnable(loaded: LoadedSop): boolean {
-  return loaded.errors.length === 0;
-}
-
 /** `cache` keeps SOP.md parses between starts (the daemon's, in its state_dir). */
 export async function loadSops(sopsDir: string, options: LoadOptions, cache?: StepsCache): Promise<LoadedSop[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(sopsDir, { withFileTypes: true });
   } catch (err) {
@@ -43,8 +48,14 @@ export async function loadSops(sopsDir: string, options: LoadOptions, cache?: St
     .map((e) => e.name)
     .filter((name) => !name.startsWith('.'))
     .sort(); // code-unit order: the same on every machine and locale
-  const loaded = dirs.map((name) => loadOne(join(sopsDir, name), options, cache));
-  const sops = loaded.filter((s): s is LoadedSop => s !== null);
+  const sops: LoadedSop[] = [];
+  for (const name of dirs) {
+    // One SOP at a time, letting the event loop run in between: a daemon reloading a large
+    // SOP folder keeps answering.
+    await nextTurn();
+    const loaded = loadOne(join(sopsDir, name), options, cache);
+    if (loaded !== null) sops.push(loaded);
+  }
   flagDuplicateNames(sops);
   return sops;
 }
@@ -52,9 +63,10 @@ export async function loadSops(sopsDir: string, options: LoadOptions, cache?: St
 function loadOne(dir: string, options: LoadOptions, cache: StepsCache | undefined): LoadedSop | null {
   const tomlFile = join(dir, 'SOP.toml');
   const mdFile = join(dir, 'SOP.md');
-  const toml = readText(tomlFile);
-  const md = readText(mdFile);
-  if (toml.missing) return null; // not a SOP folder
+  const limit = { maxBytes: options.maxFileBytes ?? SOP_LIMITS.maxFileBytes, setting: '[sops] max_file_bytes' };
+  const toml = readTextFile(tomlFile, limit);
+  if (!toml.ok && toml.missing) return null; // not a SOP folder
+  const md = readTextFile(mdFile, limit);
   const folderName = dir.split(/[\\/]/).pop() ?? dir;
   const errors: Finding[] = [];
   const warnings: Finding[] = [];
@@ -71,12 +83,12 @@ function loadOne(dir: string, options: LoadOptions, cache: StepsCache | undefine
     location: dir,
   };
 
-  if (toml.error !== null) {
-    errors.push({ message: `cannot read SOP.toml: ${toml.error}`, file: tomlFile, line: null });
+  if (!toml.ok) {
+    errors.push(unreadable('SOP.toml', toml, tomlFile));
   } else {
     const result = parseSopToml(toml.text, tomlFile, options);
-    errors.push(...result.errors);
-    warnings.push(...result.warnings);
+    append(errors, result.errors);
+    append(warnings, result.warnings);
     if (result.header !== null) {
       Object.assign(sop, result.header);
       if (sop.name.trim() === '') sop.name = folderName;
@@ -86,17 +98,22 @@ function loadOne(dir: string, options: LoadOptions, cache: StepsCache | undefine
     }
   }
 
-  if (md.error !== null) {
-    errors.push({ message: `cannot read SOP.md: ${md.error}`, file: mdFile, line: null });
-  } else if (md.missing) {
+  if (!md.ok && !md.missing) {
+    errors.push(unreadable('SOP.md', md, mdFile));
+  } else if (!md.ok) {
     warnings.push({ message: 'no steps: SOP.md is missing, so this SOP cannot run', file: mdFile, line: null });
   } else {
-    const parse = () => parseSteps(md.text, mdFile);
-    const result = cache === undefined ? parse() : cache.parse(mdFile, md.text, parse);
+    const text = md.text;
+    const parse = () => parseSteps(text, mdFile);
+    const result = cache === undefined ? parse() : cache.parse(mdFile, text, parse);
     sop.steps = result.steps;
-    errors.push(...result.errors);
-    warnings.push(...result.warnings);
-    checkActions(sop, result.actionLines, mdFile, errors, warnings);
+    append(errors, result.errors);
+    append(warnings, result.warnings);
+    const maxSteps = options.maxSteps ?? SOP_LIMITS.maxSteps;
+    if (result.steps.length > maxSteps) {
+      errors.push({ message: `${result.steps.length} steps, more than the ${maxSteps} allowed ([sops] max_steps)`, file: mdFile, line: null });
+    }
+    checkActions(sop, result.actionLines, mdFile, options.runnableTools ?? ALL_TOOLS, errors, warnings);
     if (result.steps.length === 0) {
       warnings.push({ message: 'no steps: SOP.md has no numbered items under "## Steps"', file: mdFile, line: null });
     }
@@ -104,15 +121,27 @@ function loadOne(dir: string, options: LoadOptions, cache: StepsCache | undefine
   return { sop, errors, warnings };
 }
 
+/** `to.push(...from)` without passing each finding as an argument: a 1 MiB file can hold 200,000 of them. */
+function append(to: Finding[], from: readonly Finding[]): void {
+  for (const f of from) to.push(f);
+}
+
 /** Actions this gateway cannot run fail at load time, not in the middle of a run. */
-function checkActions(sop: SopDefinition, lines: Map<number, number>, file: string, errors: Finding[], warnings: Finding[]): void {
+function checkActions(
+  sop: SopDefinition,
+  lines: Map<number, number>,
+  file: string,
+  runnable: ReadonlySet<ToolName>,
+  errors: Finding[],
+  warnings: Finding[],
+): void {
   for (const step of sop.steps) {
     const action = step.action;
     if (action === null) continue;
     const line = lines.get(step.number) ?? null;
-    if (!RUNNABLE_TOOLS.has(action.tool)) {
+    if (!runnable.has(action.tool)) {
       errors.push({
-        message: `step ${step.number}: ${action.tool} is not available in this version of sopgate (runnable: ${[...RUNNABLE_TOOLS].join(', ')})`,
+        message: `step ${step.number}: ${action.tool} is not available in this version of sopgate (runnable: ${[...runnable].join(', ')})`,
         file,
         line,
       });
@@ -147,17 +176,9 @@ function flagDuplicateNames(sops: LoadedSop[]): void {
   }
 }
 
-type ReadResult = { text: string; missing: false; error: null } | { text: ''; missing: boolean; error: string | null };
-
-/** Synchronous on purpose: parsing blocks the thread anyway, and fs/promises costs four thread-pool trips a file. */
-function readText(file: string): ReadResult {
-  try {
-    return { text: readFileSync(file, 'utf8'), missing: false, error: null };
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { text: '', missing: true, error: null };
-    return { text: '', missing: false, error: errorReason(err) };
-  }
+/** A SOP file that exists but cannot be read: not a regular file, too large, not UTF-8. */
+function unreadable(name: string, file: Extract<TextFile, { missing: false }>, path: string): Finding {
+  return { message: `cannot read ${name}: ${file.message}`, file: path, line: file.line };
 }
 
 function errorReason(err: unknown): string {

@@ -9,6 +9,7 @@ import { validateTopicFilter } from '../expressions/topic.js';
 import {
   EXECUTION_MODES,
   PRIORITIES,
+  SOP_LIMITS,
   TRIGGER_TYPES,
   isOneOf,
   type ExecutionMode,
@@ -21,6 +22,8 @@ export interface SopTomlOptions {
   defaultExecutionMode: ExecutionMode;
   /** Timezone cron expressions are checked in. */
   timezone: string;
+  /** More [[triggers]] is an error, and those past it are not read ([sops] max_triggers). */
+  maxTriggers?: number;
 }
 
 /** Everything SOP.toml defines: the SOP minus its steps (SOP.md) and location. */
@@ -87,7 +90,13 @@ export function parseSopToml(source: string, file: string, options: SopTomlOptio
   if (!Array.isArray(rawTriggers)) {
     errors.push({ message: 'triggers must be an array of tables ([[triggers]])', file, line: lines.key('', 'triggers') });
   } else {
-    rawTriggers.forEach((raw, index) => {
+    // Checking a cron expression that never fires costs croner milliseconds (it searches
+    // centuries ahead): the count is bounded before any is checked.
+    const max = options.maxTriggers ?? SOP_LIMITS.maxTriggers;
+    if (rawTriggers.length > max) {
+      errors.push({ message: `${rawTriggers.length} triggers, more than the ${max} allowed ([sops] max_triggers)`, file, line: lines.header(`triggers#${max}`) });
+    }
+    rawTriggers.slice(0, max).forEach((raw, index) => {
       const trigger = readTrigger(raw, index, options, (message, key) => {
         errors.push({ message, file, line: at(`triggers#${index}`, key) });
       }, (message, key) => {

@@ -1,6 +1,6 @@
-// SOP.md parses kept in <state_dir> between starts. Markdown parsing (micromark) is most of
-// the time a gateway takes to come back after a restart or a power cut, about 1 ms per
-// SOP.md on cold code, and the SOP folder rarely changes between starts. An entry is used
+// SOP.md parses kept in <state_dir> between starts: reading the steps of every SOP.md is
+// part of the time a gateway takes to come back after a restart or a power cut, and the SOP
+// folder rarely changes between starts. An entry is used
 // only for the same file, the same text (SHA-256) and the same build of sopgate; anything
 // unreadable or from another build is ignored and rebuilt, so the cache can only make a
 // start faster, never change what loads.
@@ -22,6 +22,9 @@ interface CacheFile {
   build: string;
   entries: Record<string, Entry>;
 }
+
+/** SOP.md texts longer than this are parsed every time, not kept. */
+export const MAX_CACHED_CHARS = 64 * 1024;
 
 export class StepsCache {
   private readonly old: Record<string, Entry>;
@@ -50,6 +53,9 @@ export class StepsCache {
 
   /** `parse(text)`, or the stored result of the same call. */
   parse(mdFile: string, text: string, parse: () => ParsedSteps): ParsedSteps {
+    // A large SOP.md parses in milliseconds and would make the cache file large: it is read
+    // and written whole, on the event loop, at every start and reload.
+    if (text.length > MAX_CACHED_CHARS) return parse();
     const sha256 = createHash('sha256').update(text).digest('hex');
     const hit = this.old[mdFile];
     if (hit !== undefined && hit.sha256 === sha256) {

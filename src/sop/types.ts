@@ -83,6 +83,12 @@ export function newStep(number: number, fields: Partial<Omit<Step, 'number'>> = 
   };
 }
 
+/**
+ * What one SOP may hold, unless `[sops]` in sopgate.toml says otherwise: a SOP file is read
+ * only up to this size, and a SOP with more steps or triggers is an error.
+ */
+export const SOP_LIMITS = { maxFileBytes: 1_048_576, maxSteps: 1000, maxTriggers: 32 } as const;
+
 export interface SopDefinition {
   name: string;
   description: string;
