@@ -1,4 +1,4 @@
-// Cron expressions (DESIGN.md §2): 5 fields get seconds "0" prepended; 6 fields are
+// Cron expressions (docs/sop-format.md): 5 fields get seconds "0" prepended; 6 fields are
 // seconds-first; the 7th field is the year. croner does the parsing.
 import { Cron } from 'croner';
 import { errorMessage } from '../core/errors.js';

@@ -1,6 +1,6 @@
-// SOP.md step parser (DESIGN.md §2 "SOP.md steps" and "Executable steps").
+// SOP.md step parser: the steps and their action blocks (docs/sop-format.md).
 //
-// The reference format is line-oriented: people write SOPs in plain editors and
+// The SOP format is line-oriented: people write SOPs in plain editors and
 // expect `- tools: x` under `1. **Title**` to belong to that step whether or not
 // it is indented. CommonMark disagrees (an unindented bullet ends the ordered
 // list), so we walk the section's top-level blocks in order and attach anything

@@ -1,4 +1,4 @@
-// The embedded MQTT broker (aedes over node:net), DESIGN.md §6: local sensors publish to
+// The embedded MQTT broker (aedes over node:net; docs/mqtt.md): local sensors publish to
 // it, every client publish becomes an `mqtt` GatewayEvent, run events go out on
 // <prefix>/runs/<run_id>/<event>, and external step results come in on .../result.
 //

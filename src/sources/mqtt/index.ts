@@ -1,3 +1,3 @@
-// The embedded MQTT broker source (DESIGN.md §6).
+// The embedded MQTT broker source (docs/mqtt.md).
 export { EmbeddedBroker, type BrokerDeps, type BrokerStats } from './broker.js';
 export { hashPassword, verifyPassword } from './password.js';
