@@ -1,5 +1,5 @@
 // Loads every `<sops_dir>/*/SOP.toml` (+ optional SOP.md), sorted by folder name. A broken
-// SOP carries its findings and never stops the others from loading (DESIGN.md §2).
+// SOP carries its findings and never stops the others from loading.
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,7 +32,7 @@ export function isRunnable(loaded: LoadedSop): boolean {
 
 /** `cache` keeps SOP.md parses between starts (the daemon's, in its state_dir). */
 export async function loadSops(sopsDir: string, options: LoadOptions, cache?: StepsCache): Promise<LoadedSop[]> {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(sopsDir, { withFileTypes: true });
   } catch (err) {
