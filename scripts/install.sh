@@ -53,7 +53,7 @@ cp -R "$src/boards" "$opt/boards"
 
 if [ ! -f "$etc/sopgate.toml" ]; then
   cat > "$etc/sopgate.toml" <<TOML
-# sopgate configuration: see the README for every key.
+# sopgate configuration: every key, with its default, is in $opt/docs/configuration.md.
 workspace = "$prefix/etc/sopgate"
 state_dir = "$prefix/var/lib/sopgate"
 

@@ -31,7 +31,7 @@ describe('sopgate validate', () => {
     assert.match(r.stdout, /^4 SOPs checked in sops: 2 clean, 1 with errors, 1 with warnings$/m);
   });
 
-  test('--json has the DESIGN §4 shape', async () => {
+  test('--json has the shape of docs/cli.md', async () => {
     const r = await cli(root, 'validate', '--json');
     assert.equal(r.code, 1);
     const out = JSON.parse(r.stdout);
@@ -143,7 +143,7 @@ describe('sopgate list and show', () => {
     assert.match(r.stdout, /^stepless\s+.*\s+0\s+1 warning$/m);
   });
 
-  test('show --json prints exactly the SOP object of DESIGN §5', async () => {
+  test('show --json prints exactly the SOP object of docs/cli.md', async () => {
     const r = await cli(root, 'show', 'alert', '--json');
     assert.equal(r.code, 0);
     assert.deepEqual(JSON.parse(r.stdout), {

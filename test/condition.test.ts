@@ -1,4 +1,4 @@
-// One case table run over both condition evaluators (STYLE.md rule 8), then random
+// One case table run over both condition evaluators, then random
 // conditions and payloads checking that the compiled matcher agrees with the reference.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -5,7 +5,7 @@ import { parseListen } from '../src/core/listen.js';
 import { makeTree, removeTree } from './helpers/workspace.js';
 
 describe('gateway config', () => {
-  test('an empty file gets every default of DESIGN §3, paths against the config folder', () => {
+  test('an empty file gets every default of docs/configuration.md, paths against the config folder', () => {
     const result = buildConfig('', '/etc/sopgate/sopgate.toml', '/etc/sopgate');
     assert.ok(result.ok);
     const c = result.config;

@@ -1,5 +1,5 @@
-// The cron source on a mock clock and a real SQLite file (issue 4, "Done when": weekday
-// numbering, shared expression, catch-up once).
+// The cron source on a mock clock and a real SQLite file: weekday numbering, an
+// expression several SOPs share, catch-up once.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

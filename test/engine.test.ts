@@ -29,7 +29,7 @@ function ledgerKinds(h: EngineHarness, runId: string): string[] {
   return h.store.ledger(runId).map((e) => e.kind);
 }
 
-describe('execution modes (DESIGN §2 table)', () => {
+describe('execution modes (the table of docs/sop-format.md)', () => {
   const cases: [ExecutionMode, Priority, boolean[]][] = [
     ['auto', 'normal', [false, false, false]],
     ['supervised', 'normal', [true, false, false]],

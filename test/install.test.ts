@@ -67,6 +67,10 @@ describe('scripts/install.sh --prefix', () => {
     const toml = await readFile(join(etc(), 'sopgate.toml'), 'utf8');
     assert.match(toml, new RegExp(`^workspace = "${etc()}"$`, 'm'));
     assert.match(toml, new RegExp(`^state_dir = "${prefix}/var/lib/sopgate"$`, 'm'));
+    // Its comment names the installed page that describes every key.
+    const reference = /^# .* in (\S+\.md)\.$/m.exec(toml)?.[1];
+    assert.equal(reference, `${opt()}/docs/configuration.md`);
+    assert.ok(existsSync(reference));
     assert.ok(existsSync(join(etc(), 'sops')));
     assert.ok(existsSync(join(prefix, 'var/lib/sopgate')));
 

@@ -1,4 +1,4 @@
-// The `- on_failure:` and `- timeout_secs:` step sub-bullets (DESIGN.md §2 "SOP.md steps").
+// The `- on_failure:` and `- timeout_secs:` step sub-bullets (docs/sop-format.md).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSteps } from '../src/sop/markdown.js';

@@ -218,7 +218,7 @@ describe('parseSteps: sub-bullets', () => {
 });
 
 describe('parseSteps: action blocks', () => {
-  it('parses the DESIGN.md example', () => {
+  it('parses a step with tools, a confirmation and a shell block', () => {
     const r = parse(
       md('# Fan', '', '## Steps', '', '1. **Check** — Look at the fan.', '2. **Restart fan** — Restart the fan controller.', '   - tools: shell', '   - requires_confirmation: true', '', '   ```shell', '   systemctl restart fanctl', '   ```'),
     );

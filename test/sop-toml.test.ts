@@ -23,7 +23,7 @@ function trigger(lines: string): string {
 }
 
 describe('SOP.toml: defaults', () => {
-  test('a minimal [sop] gets every default of DESIGN §2', () => {
+  test('a minimal [sop] gets every default of docs/sop-format.md', () => {
     const result = parse(HEAD);
     assert.deepEqual(result.errors, []);
     assert.deepEqual(result.header, {

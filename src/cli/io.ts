@@ -12,7 +12,7 @@ export const processIo = (): CliIo => ({
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
 });
 
-/** Exit codes (DESIGN.md §4). */
+/** Exit codes (docs/cli.md). */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 export class UsageError extends Error {}

@@ -1,4 +1,4 @@
-// `sopgate <command>`: parses the command line and hands over to one command (DESIGN.md §4).
+// `sopgate <command>`: parses the command line and hands over to one command (docs/cli.md).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, UsageError, type CliIo } from './io.js';
 import { listCommand, showCommand } from './list.js';

@@ -1,5 +1,5 @@
 // `sopgate runs`, `runs show`, `execute`, `approve`, `advance`, `cancel`, `reload`,
-// `status`: act on the running daemon through its HTTP API (DESIGN.md §4).
+// `status`: act on the running daemon through its HTTP API (docs/cli.md).
 import type { Run } from '../core/run.js';
 import type { LedgerEntry } from '../store/run-store.js';
 import { apiClient, errorText, type ApiAnswer } from './client.js';

@@ -1,4 +1,4 @@
-// `sopgate validate [name] [--json]` (DESIGN.md §4): 0 clean, 1 any error or warning, 2 usage.
+// `sopgate validate [name] [--json]` (docs/cli.md): 0 clean, 1 any error or warning, 2 usage.
 import type { Finding } from '../sop/types.js';
 import { displayPath, EXIT, printJson, UsageError, type CliIo } from './io.js';
 import { openWorkspace, type GlobalOptions } from './workspace.js';

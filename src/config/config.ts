@@ -1,4 +1,4 @@
-// The gateway configuration (DESIGN.md §3) as a pure pipeline: parse → check every key
+// The gateway configuration (docs/configuration.md) as a pure pipeline: parse → check every key
 // (collecting problems with file and line) → defaults → absolute paths → freeze.
 // `validate` and daemon start-up call the same function.
 import { dirname, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// Time as a dependency (STYLE.md §6): engine, executors and cron never call Date.now()
+// Time as a dependency: engine, executors and cron never call Date.now()
 // or setTimeout directly, so tests drive approval timeouts and delays with a manual clock.
 
 export interface TimerHandle {

@@ -1,4 +1,4 @@
-// The one event type every source hands to the matcher (DESIGN.md §1).
+// The one event type every source hands to the matcher.
 
 export const EVENT_SOURCES = ['mqtt', 'webhook', 'cron', 'peripheral', 'manual'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];

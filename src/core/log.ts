@@ -1,5 +1,6 @@
-// Logs go to stdout for journald (STYLE.md §13): one line per event, a level and a
-// component; journald adds the time. The logger is handed in, never imported as a global.
+// Logs go to stdout for journald, never to files on the SD card: one line per event, a
+// level and a component; journald adds the time. The logger is handed in, never imported
+// as a global.
 import { escapeControls } from './text.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -1,6 +1,6 @@
 // The run engine: what happens after an event matched. Active runs live in memory and
 // every state change is written through to SQLite in one transaction together with its
-// ledger rows, before anyone is told about it (DESIGN.md §2, §5). A change the database
+// ledger rows, before anyone is told about it (docs/operations.md). A change the database
 // refuses is taken back from memory; while it refuses, requests that would change state
 // are refused and changes nobody waits for are kept for later (Writes).
 import type { GatewayEvent } from '../core/events.js';

@@ -1,6 +1,6 @@
-// Which steps wait for approval (DESIGN.md §2 execution modes). A confirmation gate is a
-// person's: no timeout ever passes it. A mode gate may be passed by the approval timeout
-// for critical and high priority SOPs.
+// Which steps wait for approval (the execution modes of docs/sop-format.md). A
+// confirmation gate is a person's: no timeout ever passes it. A mode gate may be passed by
+// the approval timeout for critical and high priority SOPs.
 import type { SopDefinition, Step } from '../sop/types.js';
 
 export type Gate = 'none' | 'mode' | 'confirmation';

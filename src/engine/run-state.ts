@@ -111,7 +111,7 @@ export function newRunRecord(sop: SopDefinition, event: GatewayEvent, sopHash: s
   };
 }
 
-/** The run object of DESIGN.md §5, copied, without the store's bookkeeping. */
+/** The run object (docs/http-api.md), copied, without the store's bookkeeping. */
 export function publicRun(r: RunRecord): Run {
   return {
     run_id: r.run_id,

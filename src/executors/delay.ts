@@ -1,4 +1,4 @@
-// The `delay` tool (DESIGN.md §2): waits `seconds` on the injected clock, so tests
+// The `delay` tool (docs/sop-format.md): waits `seconds` on the injected clock, so tests
 // move time with a manual clock instead of sleeping.
 
 import type { ActionOf } from '../sop/types.js';

@@ -1,4 +1,4 @@
-// The `gpio_write` tool (DESIGN.md §2): drives a gpio_out of a board profile to a logical
+// The `gpio_write` tool (docs/hardware.md): drives a gpio_out of a board profile to a logical
 // value, or with `pulse_ms` to that value and back; the step ends once the line is back.
 // A signal that is down fails the step at once, with the reason, instead of waiting for it.
 

@@ -1,4 +1,4 @@
-// The `http_request` tool (DESIGN.md §2): url, method, headers, body, timeout_secs.
+// The `http_request` tool (docs/sop-format.md): url, method, headers, body, timeout_secs.
 // Placeholders are escaped for where they land: URL components are percent-encoded
 // and JSON bodies get JSON-string escaping, so a payload cannot change the request's
 // target or break out of a string literal.

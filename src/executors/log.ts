@@ -1,4 +1,4 @@
-// The `log` tool (DESIGN.md §2): a message to the gateway's log, under the SOP's
+// The `log` tool (docs/sop-format.md): a message to the gateway's log, under the SOP's
 // name as component so journald filters by SOP.
 
 import type { ActionOf } from '../sop/types.js';

@@ -1,4 +1,4 @@
-// The `mqtt_publish` tool (DESIGN.md §2): publishes through the embedded broker. Its
+// The `mqtt_publish` tool (docs/sop-format.md): publishes through the embedded broker. Its
 // messages come from the gateway, not a client, so they reach subscribers but never
 // trigger SOPs: a SOP cannot start itself in a loop.
 import type { ActionOf } from '../sop/types.js';

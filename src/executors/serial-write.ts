@@ -1,4 +1,4 @@
-// The `serial_write` tool (DESIGN.md §2): writes `data` (templated, the signal's delimiter
+// The `serial_write` tool (docs/hardware.md): writes `data` (templated, the signal's delimiter
 // appended) to a serial signal's port and, with `expect`, waits for the first line
 // received that matches it; that line is the step's output. Lines received meanwhile
 // are still events. `expect` is not templated: a payload must not write the pattern.

@@ -1,4 +1,4 @@
-// The `shell` tool (DESIGN.md §2): the block is a script run by /bin/sh in the SOP's
+// The `shell` tool (docs/sop-format.md): the block is a script run by /bin/sh in the SOP's
 // folder. Trigger data reaches the script only through SOP_* environment variables and
 // the payload file, never spliced into the script text, so a payload cannot inject
 // commands. The script runs in its own process group, which ends with the step.

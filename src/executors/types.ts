@@ -1,4 +1,4 @@
-// The executor interface: one built-in tool each (DESIGN.md §2 built-in tools).
+// The executor interface: one built-in tool each (docs/sop-format.md).
 import type { Clock } from '../core/clock.js';
 import type { GatewayEvent } from '../core/events.js';
 import type { Logger } from '../core/log.js';

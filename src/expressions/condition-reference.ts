@@ -1,7 +1,8 @@
 // The plain reference evaluator for trigger conditions (docs/conditions.md). It shares
 // no code with condition.ts on purpose: it is the oracle the compiled matcher is tested
-// against (STYLE.md rule 8) and the naive baseline in the match benchmark. It re-reads
-// the condition and re-parses the payload on every call; keep it obvious, not fast.
+// against (one case table, two implementations) and the naive baseline in the match
+// benchmark. It re-reads the condition and re-parses the payload on every call; keep it
+// obvious, not fast.
 
 const NUMBER_LITERAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 const WHOLE_PATH = /^\$(\.[^.[\]\s]+|\[(0|[1-9]\d*)\])*$/;

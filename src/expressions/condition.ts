@@ -1,4 +1,4 @@
-// Trigger conditions (DESIGN.md §2 "Conditions", docs/conditions.md), compiled once when
+// Trigger conditions (docs/conditions.md), compiled once when
 // SOPs load. The returned test does no parsing: the path is split into segments, the
 // operator and comparand are fixed in a closure, and the payload's JSON and number
 // come memoised from Payload. condition-reference.ts is the plain oracle it is tested
@@ -40,7 +40,7 @@ const always = (): boolean => true;
 
 export function compileCondition(source: string): CompiledCondition {
   const condition = source.trim();
-  // DESIGN §2: an empty condition always matches, even without a payload.
+  // An empty condition always matches, even without a payload.
   if (condition === '') return { ok: true, test: always };
   const parsed = parseCondition(condition);
   if (typeof parsed === 'string') {

@@ -1,4 +1,4 @@
-// Cron expressions (DESIGN.md §2): 5 fields get seconds "0" prepended; 6 fields are
+// Cron expressions (docs/sop-format.md): 5 fields get seconds "0" prepended; 6 fields are
 // seconds-first; the 7th field is the year. croner does the parsing.
 import { Cron } from 'croner';
 import { errorMessage } from '../core/errors.js';
@@ -40,7 +40,7 @@ export function compileCron(
     // Standard crontab semantics: 0 and 7 are Sunday; day-of-month and weekday are OR-ed.
     cron = new Cron(pattern.pattern, {
       paused: true,
-      // UTC as an offset: a named zone loads ICU's time zone data (~8 MB of memory).
+      // UTC as an offset: a named zone loads ICU's time zone data (megabytes of memory).
       ...(timezone === 'UTC' ? { utcOffset: 0 } : { timezone }),
       mode: pattern.pattern.startsWith('@') ? 'auto' : '6-or-7-parts',
     });

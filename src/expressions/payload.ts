@@ -1,6 +1,6 @@
 // One event's payload as conditions see it. The matcher makes one Payload per event
 // so the text is trimmed, classified and JSON-parsed at most once, however many
-// conditions look at it (DESIGN.md §1: "parses its payload at most once").
+// conditions look at it: matching an event parses its payload at most once.
 
 /** What `Payload.json()` answers when the payload is missing, empty or not JSON. */
 export const NOT_JSON: unique symbol = Symbol('NOT_JSON');

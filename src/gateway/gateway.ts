@@ -1,5 +1,6 @@
-// The composition root (STYLE.md §3): builds every component from the config, wires
-// sources → matcher → engine → store, starts them in order and stops them in reverse.
+// The composition root, the one place that builds components (there are no singletons):
+// builds every component from the config, wires sources → matcher → engine → store,
+// starts them in order and stops them in reverse.
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBoardProfiles, type BoardProfile } from '../config/board-profile.js';

@@ -1,10 +1,10 @@
-// After a burst V8 keeps what it grew. A flood of 100,000 messages left the daemon at
-// 160-340 MB of RSS for as long as it stayed quiet, with a live heap of 15 MB: the young
+// After a burst V8 keeps what it grew. A flood of messages left the daemon with several
+// times its live heap as RSS for as long as it stayed quiet (docs/performance.md): the young
 // generation stays at its largest, freed old-generation pages stay committed, and the pages
 // V8 has given up are released only by a later full GC, which an idle process never needs.
 // So once the gateway has gone quiet after its heap grew, this runs a full GC, another one
-// tick later (V8 releases the freed pages in between: RSS ~130 MB) and a last one after 20
-// quiet seconds, when V8 sees its allocation rate has dropped and also shrinks the young
+// tick later (V8 releases the freed pages in between) and a last one after 20 quiet
+// seconds, when V8 sees its allocation rate has dropped and also shrinks the young
 // generation. The next burst grows it again only as far as it needs.
 //
 // V8 offers a full GC only to a process started with --expose-gc (the systemd unit and

@@ -1,4 +1,4 @@
-// The /api/* handlers (DESIGN.md §5). Lists are JSON arrays (`GET /api/sops` the SOP
+// The /api/* handlers (docs/http-api.md). Lists are JSON arrays (`GET /api/sops` the SOP
 // objects, `GET /api/runs` run previews, newest first); engine refusals become 409s
 // whose `error` is the engine's reason, so clients can branch on it.
 import type { IncomingMessage } from 'node:http';

@@ -1,4 +1,4 @@
-// The gateway's HTTP face (DESIGN.md §5): webhooks, the /api/* endpoints, /healthz and
+// The gateway's HTTP face (docs/http-api.md): webhooks, the /api/* endpoints, /healthz and
 // /metrics on node:http. Every request goes through one dispatcher that applies the
 // bearer token and the rate limit to /api/* (webhooks check their own credentials and then
 // take from the same limiter), catches whatever a handler throws (500, logged, never a

@@ -1,4 +1,4 @@
-// The board profiles' signals over HTTP (DESIGN.md §5): GET /api/peripherals lists every
+// The board profiles' signals over HTTP (docs/hardware.md): GET /api/peripherals lists every
 // signal with its state, and /api/sim/<board>/<signal> drives (POST) or reads (GET) a
 // signal of a `sim` board. The gateway's hardware answers; this file only speaks HTTP.
 import type { Handler } from './context.js';

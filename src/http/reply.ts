@@ -1,4 +1,4 @@
-// What a handler answers, as a value: the dispatcher writes it (STYLE.md §10). Every
+// What a handler answers, as a value (errors are values inside): the dispatcher writes it. Every
 // error body has the same shape: {"error": "<code>", "message": "..."}.
 
 export interface Reply {

@@ -1,4 +1,4 @@
-// The API token (DESIGN.md §5): `[http] token` when configured, else the one in
+// The API token (docs/http-api.md): `[http] token` when configured, else the one in
 // <state_dir>/api.token, generated there (32 random bytes, hex, mode 0600) on first start.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Webhook triggers: `POST /sop/<rest>` and `POST /webhook` (DESIGN.md §5). The body is
+// Webhook triggers: `POST /sop/<rest>` and `POST /webhook` (docs/http-api.md). The body is
 // the payload; every SOP whose webhook trigger names the path starts, and the 202 answer
 // says which runs started and which SOPs were refused and why (runs start before we
 // answer, so the answer is true). `X-Idempotency-Key` makes a repeated delivery to the same

@@ -1,4 +1,4 @@
-// The compiled matcher (DESIGN.md §1–§2): built once per loaded SOP set, then asked
+// The compiled matcher: built once per loaded SOP set, then asked
 // for every event. Each trigger type gets the index that fits its rule — a topic
 // trie for mqtt filters, exact-key Maps for the rest — and conditions are compiled
 // here, so the hot path only walks the index and runs compiled tests. It must

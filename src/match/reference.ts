@@ -1,5 +1,5 @@
 // The plain matcher: every SOP, every trigger, reparsing the payload and the
-// condition each time. It defines what matching means (DESIGN.md §2); the
+// condition each time. It defines what matching means (docs/sop-format.md); the
 // compiled Matcher (matcher.ts) must return exactly the same names, which the
 // tests check on a case table and on random SOP sets. Never use it on the hot path.
 import type { GatewayEvent } from '../core/events.js';

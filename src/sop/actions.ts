@@ -1,4 +1,4 @@
-// Action blocks (DESIGN.md §2 "Executable steps"): a fenced block whose info string
+// Action blocks (docs/sop-format.md): a fenced block whose info string
 // names a built-in tool. `shell` blocks are scripts; every other tool takes TOML
 // arguments, checked here against the built-in tools table so that a typo or a
 // wrong type is a load-time finding instead of a surprise in the middle of a run.

@@ -1,4 +1,5 @@
-// The SOP object of DESIGN.md §5, shared by `show --json`, `list --json` and the HTTP API.
+// The SOP object (docs/cli.md, "JSON shapes"), shared by `show --json`, `list --json`
+// and the HTTP API.
 import type { OnFailure, SopDefinition } from './types.js';
 
 export function sopToJson(sop: SopDefinition): Record<string, unknown> {

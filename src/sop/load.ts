@@ -1,5 +1,5 @@
 // Loads every `<sops_dir>/*/SOP.toml` (+ optional SOP.md), sorted by folder name. A broken
-// SOP carries its findings and never stops the others from loading (DESIGN.md §2).
+// SOP carries its findings and never stops the others from loading.
 import type { Dirent } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

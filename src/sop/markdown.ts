@@ -1,6 +1,6 @@
-// SOP.md step parser (DESIGN.md §2 "SOP.md steps" and "Executable steps"): finds the
-// `## Steps` section, has steps-reader.ts read it line by line, and makes steps of what it
-// read: titles, bodies, the `- key: value` sub-bullets and the action blocks.
+// SOP.md step parser (docs/sop-format.md): finds the `## Steps` section, has
+// steps-reader.ts read it line by line, and makes steps of what it read: titles, bodies,
+// the `- key: value` sub-bullets and the action blocks.
 
 import { parseAction } from './actions.js';
 import { closesFence, dedentBlock, kindOf, splitLines, type Line } from './md-lines.js';

@@ -1,4 +1,4 @@
-// SOP.toml (DESIGN.md §2): the [sop] table and its [[triggers]], checked key by key so an
+// SOP.toml (docs/sop-format.md): the [sop] table and its [[triggers]], checked key by key so an
 // operator gets every problem at once, each with its line.
 import { int, isTable, oneOf, readTable, str, type TableIssue } from '../toml/schema.js';
 import { parseToml, tomlErrorText } from '../toml/parse.js';
@@ -36,7 +36,7 @@ export interface SopTomlResult {
   warnings: Finding[];
 }
 
-/** Webhooks reach the gateway only on these paths (DESIGN.md §5). */
+/** Webhooks reach the gateway only on these paths (docs/http-api.md). */
 const WEBHOOK_ROUTES = /^\/(webhook$|sop\/.)/;
 
 export function parseSopToml(source: string, file: string, options: SopTomlOptions): SopTomlResult {

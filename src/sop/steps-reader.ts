@@ -1,4 +1,4 @@
-// Reads the `## Steps` section of a SOP.md line by line (DESIGN.md §2 "SOP.md steps").
+// Reads the `## Steps` section of a SOP.md line by line (docs/sop-format.md).
 //
 // People write SOPs in plain editors, and the format is line-oriented: a numbered line at
 // the left margin starts a step, and everything up to the next one belongs to it,

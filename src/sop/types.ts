@@ -1,4 +1,4 @@
-// The SOP model (DESIGN.md §2) and the findings that loading and validation produce.
+// The SOP model (docs/sop-format.md) and the findings that loading and validation produce.
 
 export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
 export type Priority = (typeof PRIORITIES)[number];

@@ -1,13 +1,13 @@
-// The cron loop (DESIGN.md §1–§2, issue 4): turns schedules into `cron` events.
+// The cron loop: turns schedules into `cron` events.
 //
 // One schedule per distinct expression (its cronKey), not per (SOP, expression): the
-// event carries only the expression (DESIGN §1 has no SOP field), and the matcher
+// event carries only the expression (an event names no SOP), and the matcher
 // returns every SOP with that expression, each once. One schedule per SOP would emit
-// one event per SOP and the matcher would start every sharer once per event — the
-// reference implementation's double start. Per-expression scheduling plus the
+// one event per SOP and the matcher would start every sharer once per event: a
+// double start. Per-expression scheduling plus the
 // matcher's fan-out is what makes it exactly once per SOP per fire.
 //
-// Time comes only from the injected clock (STYLE.md §6). croner only computes
+// Time comes only from the injected clock. croner only computes
 // times (compileCron hands back a paused job); it never runs a timer of its own.
 import type { Cron } from 'croner';
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -233,7 +233,7 @@ export class CronSource {
     }
   }
 
-  /** Every callback catches (STYLE.md §10); a schedule that failed tries again after a while. */
+  /** Every callback catches (errors never leave a timer); a schedule that failed tries again after a while. */
   private guard(s: Schedule, fn: () => void): void {
     try {
       fn();

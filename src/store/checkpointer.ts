@@ -1,15 +1,15 @@
 // SQLite's automatic WAL checkpoint runs inside a commit: every ~1000 pages one commit
 // copies the log back into the database and fsyncs it, stalling the event loop (and the
-// broker) for 10-15 ms. Instead the daemon turns the automatic checkpoint off and a worker
-// thread with its own connection checkpoints PASSIVE-ly: it never blocks the writer. A worker
-// is a whole Node environment (~9 MB of RSS), so it starts only once the gateway is busy
-// (`startWhenBusy`): a quiet gateway checkpoints every ~80 runs, a stall nobody notices at
-// that rate.
+// broker) while it copies. Instead the daemon turns the automatic checkpoint off and a
+// worker thread with its own connection checkpoints PASSIVE-ly: it never blocks the writer.
+// A worker is a whole Node environment (megabytes of RSS), so it starts only once the
+// gateway is busy (`startWhenBusy`): a quiet gateway checkpoints rarely, a stall nobody
+// notices at that rate. The figures are in docs/performance.md.
 //
 // The log restarts from its beginning only when a write begins while every frame in it is
 // checkpointed. Under steady load a commit always lands while the worker copies, so the log
-// never restarted: at 1,000 runs/s the WAL grew by ~29 MB a second, without bound, and every
-// fdatasync of a growing file also commits its size to the file system's journal. So once the
+// never restarted and grew without bound, and every fdatasync of a growing file also
+// commits its size to the file system's journal. So once the
 // worker has caught up with a log of `restartFrames` or more, the daemon holds its commits
 // (they wait in memory; the event loop and the broker go on), the worker copies the last
 // frames, and the first commit after that restarts the log. `journal_size_limit` then cuts a

@@ -1,4 +1,4 @@
-// One SQLite file in state_dir: WAL, prepared statements, one writer (STYLE.md §11).
+// One SQLite file in state_dir: WAL, prepared statements, one writer.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

@@ -1,4 +1,4 @@
-// Webhook idempotency keys (DESIGN.md §5): the first accepted answer per webhook path and
+// Webhook idempotency keys (docs/http-api.md): the first accepted answer per webhook path and
 // key, kept in SQLite with an expiry so that a delivery repeated after a restart is still a
 // duplicate. A key is scoped to its path: the same key on another path is another delivery.
 import type { Clock } from '../core/clock.js';

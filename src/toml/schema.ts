@@ -1,6 +1,6 @@
 // A small declarative reader for TOML tables: each key has a check, a default (or is
 // required) and a message; the TypeScript type of the result comes from the same specs,
-// so the checks and the type cannot drift apart (STYLE.md §9).
+// so the checks and the type cannot drift apart.
 
 export interface Spec<T> {
   /** What the value must be, for messages: "a non-negative integer". */

@@ -1,4 +1,4 @@
-// The embedded MQTT broker (aedes over node:net), DESIGN.md §6: local sensors publish to
+// The embedded MQTT broker (aedes over node:net; docs/mqtt.md): local sensors publish to
 // it, every client publish becomes an `mqtt` GatewayEvent, run events go out on
 // <prefix>/runs/<run_id>/<event>, and external step results come in on .../result.
 //
@@ -112,8 +112,8 @@ export class EmbeddedBroker {
   async start(): Promise<{ host: string; port: number }> {
     const { host, port } = listenAddress(this.deps.listen);
     // mqtt-packet writes a packet's 2-byte numbers from a cache of all 65,536 of them, built
-    // when the first packet goes out: 65,536 Buffers, ~75 ms before the first client's
-    // CONNACK and ~11 MiB of RSS kept for good. A 2-byte Buffer per number written instead.
+    // when the first packet goes out: 65,536 Buffers that delay the first client's CONNACK
+    // and stay in RSS for good (docs/performance.md). A 2-byte Buffer per number written instead.
     mqttPacket.writeToStream.cacheNumbers = false;
     const aedes = await Aedes.createBroker({
       preConnect: (client, packet, done) => {

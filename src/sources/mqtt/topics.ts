@@ -1,4 +1,4 @@
-// The gateway's own topics under <event_prefix>/ (DESIGN.md §6): run events go out on
+// The gateway's own topics under <event_prefix>/ (docs/mqtt.md): run events go out on
 // <prefix>/runs/<run_id>/<event>; clients send commands on <prefix>/runs/<run_id>/<command>:
 // `result` (an external step's result), `approve` and `cancel`.
 import { topicMatchesFilter } from '../../expressions/topic.js';
