@@ -264,11 +264,13 @@ export class Gateway {
       this.loopDelay.disable();
       this.idleGc?.stop();
       this.cron?.stop();
-      await this.hardware?.stop().catch((err: unknown) => log.log('error', `hardware stop: ${String(err)}`));
       await this.upstream?.stop().catch((err: unknown) => log.log('error', `upstream stop: ${String(err)}`));
       await this.broker?.stop().catch((err: unknown) => log.log('error', `broker stop: ${String(err)}`));
       await this.http?.stop().catch((err: unknown) => log.log('error', `http stop: ${String(err)}`));
       this.engine?.stop();
+      // After the engine, as they started before it: a step the boards are in the middle of
+      // (a pulse) is not failed by its board going away; it runs again at the next start.
+      await this.hardware?.stop().catch((err: unknown) => log.log('error', `hardware stop: ${String(err)}`));
       await this.checkpointer?.stop();
       this.store?.close();
       this.lock?.release();
