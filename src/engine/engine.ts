@@ -55,7 +55,7 @@ export interface EngineOptions {
 export type { EngineStats };
 
 export class Engine {
-  private readonly o: EngineOptions;
+  private readonly options: EngineOptions;
   private readonly log: Logger;
   private readonly refusals: RefusalLog;
   private sops = new Map<string, SopDefinition>();
@@ -68,7 +68,7 @@ export class Engine {
   private readonly counters = new EngineCounters();
 
   constructor(options: EngineOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child('engine');
     this.writes = new Writes(options.store, options.clock, options.logger, options.outbox ?? null);
     this.runs = new ActiveRuns(options.store);
@@ -117,7 +117,7 @@ export class Engine {
    */
   start(): void {
     this.runs.load();
-    for (const st of storedRuns(this.o.store, this.snapshots, this.o.clock, this.log)) {
+    for (const st of storedRuns(this.options.store, this.snapshots, this.options.clock, this.log)) {
       this.runs.track(st);
       const id = st.record.run_id;
       if (st.record.status === 'waiting_approval') {
@@ -127,7 +127,7 @@ export class Engine {
           if (!this.runs.has(id) || st.record.phase !== 'executing') return;
           tx.touch(st);
           tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
-          st.stepStartedAt = this.o.clock.now(); // the step's new attempt starts now
+          st.stepStartedAt = this.options.clock.now(); // the step's new attempt starts now
           tx.after(() => this.launch(st));
         });
       } else if (st.record.phase === null) {
@@ -157,11 +157,11 @@ export class Engine {
   /** Resolves once the new run is durable; a refusal resolves at once. `actor`: who asked, for the ledger. */
   startRun(sopName: string, event: GatewayEvent, actor: Actor = 'engine'): Promise<StartResult> {
     const sop = this.sops.get(sopName);
-    const now = this.o.clock.now();
+    const now = this.options.clock.now();
     const refusal = admit(sopName, sop, {
       activeOfSop: this.runs.activeOf(sopName),
       activeTotal: this.runs.size,
-      maxConcurrentTotal: this.o.maxConcurrentTotal,
+      maxConcurrentTotal: this.options.maxConcurrentTotal,
       lastFinished: this.runs.lastFinishedOf(sopName, now),
       now,
     });
@@ -265,20 +265,20 @@ export class Engine {
   getRun(runId: string): Run | null {
     const st = this.runs.inMemory(runId);
     if (st !== undefined) return st.durableRun();
-    const record = this.o.store.getRun(runId);
+    const record = this.options.store.getRun(runId);
     return record === null ? null : publicRun(record);
   }
 
   /** The ids of the runs that fit the filter, newest first (a list reads each with runPreview). */
   listRunIds(filter: { status?: RunStatus; sop?: string; limit?: number } = {}): string[] {
-    return this.o.store.listRunIds(filter);
+    return this.options.store.listRunIds(filter);
   }
 
   /** A run as it is on disk with its long text cut (see run-preview.ts), or null when there is none. */
   runPreview(runId: string): RunPreview | null {
     const st = this.runs.inMemory(runId);
     // A character more than a preview keeps, so that previewRun can tell what was cut.
-    const run = st !== undefined ? st.durableRun() : this.o.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
+    const run = st !== undefined ? st.durableRun() : this.options.store.getRunCut(runId, PREVIEW_BYTES + MAX_CHAR_BYTES);
     return run === null ? null : previewRun(run);
   }
 
@@ -290,7 +290,7 @@ export class Engine {
   /** Audit ledger entries: a run's, oldest first, or the newest `limit` of all. */
   ledger(runId?: string, limit = 100): LedgerEntry[] {
     this.flush(); // the ledger shows every change already made
-    return this.o.store.ledger(runId, limit);
+    return this.options.store.ledger(runId, limit);
   }
 
   stats(): EngineStats {
@@ -331,7 +331,7 @@ export class Engine {
     if (gate !== 'none' && !rec.approved) {
       rec.status = 'waiting_approval';
       rec.phase = 'gate';
-      rec.waiting_since = isoTime(this.o.clock.now());
+      rec.waiting_since = isoTime(this.options.clock.now());
       tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
       tx.after(() => this.timers.arm(st));
       this.announce(tx, 'waiting_approval', st);
@@ -340,10 +340,10 @@ export class Engine {
     }
     rec.status = 'running';
     rec.waiting_since = null;
-    st.stepStartedAt = this.o.clock.now();
+    st.stepStartedAt = this.options.clock.now();
     tx.ledger.push(this.entry('step_started', rec.sop_name, rec.run_id, rec.current_step, 'engine'));
     if (step.action !== null) {
-      const outcome = tx.inlineSteps < MAX_INLINE_STEPS ? runInline(this.o.executors, st, step, step.action) : undefined;
+      const outcome = tx.inlineSteps < MAX_INLINE_STEPS ? runInline(this.options.executors, st, step, step.action) : undefined;
       if (outcome !== undefined) {
         // Its result goes into this transaction; what it does waits until that is durable.
         tx.inlineSteps++;
@@ -372,7 +372,7 @@ export class Engine {
   private stepFinished(tx: Tx, st: RunState, status: StepStatus, output: string): void {
     const rec = st.record;
     const step = st.step()!;
-    const now = this.o.clock.now();
+    const now = this.options.clock.now();
     const tool = step.action?.tool ?? 'external';
     const seconds = (now - (st.stepStartedAt ?? now)) / 1000;
     tx.after(() => this.counters.step(tool, seconds));
@@ -404,7 +404,7 @@ export class Engine {
   /** `detail` is the ledger's (the reason unless told), `reason` the run's. */
   private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor, detail = reason): void {
     const rec = st.record;
-    const now = this.o.clock.now();
+    const now = this.options.clock.now();
     // A waiting run that is cancelled waits no more.
     if (rec.status === 'waiting_approval') tx.after(() => this.listeners.waitingMayHaveChanged());
     rec.status = status;
@@ -427,7 +427,7 @@ export class Engine {
 
   /** A run event: in the outbox with the change (when there is one), told to listeners once it is durable. */
   private announce(tx: Tx, kind: RunEventKind, st: RunState, step?: Step): void {
-    if (this.o.outbox !== undefined) tx.announced.push({ kind, st, step });
+    if (this.options.outbox !== undefined) tx.announced.push({ kind, st, step });
     tx.after(() => this.listeners.emit(kind, st, step === undefined ? undefined : stepHandoff(st.sop, st.toRun(), step)));
   }
 
@@ -458,7 +458,7 @@ export class Engine {
         this.stepFinished(tx, st, status, output);
       });
     };
-    runAction(this.o.executors, st, step, abort.signal, done);
+    runAction(this.options.executors, st, step, abort.signal, done);
   }
 
   /** An effect that throws must not keep the transaction's later effects (and callers) from running. */
@@ -486,7 +486,7 @@ export class Engine {
   }
 
   private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
-    return { at: isoTime(this.o.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
+    return { at: isoTime(this.options.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
   }
 }
 

@@ -56,7 +56,7 @@ export class StorageGuard {
   /** Refusal ledger rows that could not be written during this outage. */
   private lostRows = 0;
 
-  constructor(private readonly o: StorageGuardOptions) {}
+  constructor(private readonly options: StorageGuardOptions) {}
 
   /** Requests may change state (false from a failed write until a retry succeeded). */
   get available(): boolean {
@@ -72,14 +72,14 @@ export class StorageGuard {
   failed(err: unknown): void {
     const reason = errorMessage(err);
     if (this.outage === null) {
-      this.outage = { reason, since: this.o.clock.now() };
-      this.o.logger.log(
+      this.outage = { reason, since: this.options.clock.now() };
+      this.options.logger.log(
         'error',
         `cannot write the state database (${reason}): state changes are refused (503) and retried in the background; reads, /metrics and the broker go on`,
       );
     } else if (this.outage.reason !== reason) {
       this.outage.reason = reason;
-      this.o.logger.log('error', `still cannot write the state database, now: ${reason}`);
+      this.options.logger.log('error', `still cannot write the state database, now: ${reason}`);
     }
     if (!this.retrying) this.arm();
   }
@@ -121,13 +121,13 @@ export class StorageGuard {
 
   private retryInSecs(): number | null {
     if (this.outage === null) return null;
-    return Math.max(1, Math.ceil((this.nextRetryAt - this.o.clock.now()) / 1000));
+    return Math.max(1, Math.ceil((this.nextRetryAt - this.options.clock.now()) / 1000));
   }
 
   private arm(): void {
     if (this.stopped || this.timer !== undefined) return;
-    this.nextRetryAt = this.o.clock.now() + this.retryMs;
-    this.timer = this.o.clock.setTimer(this.retryMs, () => {
+    this.nextRetryAt = this.options.clock.now() + this.retryMs;
+    this.timer = this.options.clock.setTimer(this.retryMs, () => {
       this.timer = undefined;
       this.retry();
     });
@@ -139,14 +139,14 @@ export class StorageGuard {
     this.retrying = true;
     for (const change of this.kept.splice(0)) change();
     const lost = this.lostRows === 0 ? '' : `; ${this.lostRows} refusal row(s) could not be written`;
-    const seconds = Math.round((this.o.clock.now() - outage.since) / 1000);
-    this.o.probe(`writes failed for ${seconds} s from ${isoTime(outage.since)}: ${outage.reason}${lost}`).then(
+    const seconds = Math.round((this.options.clock.now() - outage.since) / 1000);
+    this.options.probe(`writes failed for ${seconds} s from ${isoTime(outage.since)}: ${outage.reason}${lost}`).then(
       () => {
         this.retrying = false;
         this.outage = null;
         this.retryMs = FIRST_RETRY_MS;
         this.lostRows = 0;
-        this.o.logger.log('info', `the state database takes writes again after ${seconds} s; state changes are accepted`);
+        this.options.logger.log('info', `the state database takes writes again after ${seconds} s; state changes are accepted`);
       },
       () => {
         this.retrying = false;

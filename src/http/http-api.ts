@@ -57,7 +57,7 @@ const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 const CLOSE_DEADLINE_MS = 5_000;
 
 export class HttpApi {
-  private readonly d: HttpApiDeps;
+  private readonly deps: HttpApiDeps;
   private readonly log: Logger;
   private readonly router = new Router<Handler>();
   /** Per-address buckets: one for requests that authenticated, one for those that did not. */
@@ -67,7 +67,7 @@ export class HttpApi {
   private readonly server: HttpListener;
 
   constructor(deps: HttpApiDeps) {
-    this.d = deps;
+    this.deps = deps;
     this.log = deps.logger.child('http');
     this.limiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
     this.refusedLimiter = new RateLimiter(deps.http.rate_limit_per_minute, deps.clock);
@@ -118,7 +118,7 @@ export class HttpApi {
   }
 
   async start(listen: string): Promise<ListenAddress> {
-    const { webhook_auth: auth, webhook_secret: secret } = this.d.http;
+    const { webhook_auth: auth, webhook_secret: secret } = this.deps.http;
     if ((auth === 'secret' || auth === 'hmac') && secret === '') {
       this.log.log('warn', `webhook_auth = "${auth}" but webhook_secret is empty: every webhook will be refused`);
     }
@@ -165,7 +165,7 @@ export class HttpApi {
   /** The bearer token and the rate limit for /api/*, before any routing (webhooks check their own). */
   private guard(req: IncomingMessage, path: string, client: string): Reply | null {
     if (path !== '/api' && !path.startsWith('/api/')) return null;
-    const authenticated = bearerOk(req.headers.authorization, this.d.token);
+    const authenticated = bearerOk(req.headers.authorization, this.deps.token);
     const limited = this.admit(client, authenticated);
     if (limited !== null || authenticated) return limited;
     return error(401, 'unauthorized', 'a valid bearer token is required (Authorization: Bearer <token>)', {}, { 'www-authenticate': 'Bearer' });
@@ -195,7 +195,7 @@ export class HttpApi {
         return error(405, 'method_not_allowed', `${path} answers ${allow.join(', ')}`, {}, { allow: allow.join(', ') });
       }
       case 'found': {
-        const limit = this.d.http.max_body_bytes;
+        const limit = this.deps.http.max_body_bytes;
         const ctx: RequestContext = { req, path, query: new URLSearchParams(query), params: found.params, client, body: () => readBody(req, limit) };
         return found.handler(ctx);
       }

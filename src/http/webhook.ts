@@ -48,29 +48,29 @@ const MAX_KEY_LENGTH = 200;
 const PURGE_EVERY_MS = 60_000;
 
 export class WebhookHandler {
-  private readonly d: WebhookDeps;
+  private readonly deps: WebhookDeps;
   /** Deliveries in progress per path and idempotency key: a concurrent repeat waits for the first. */
   private readonly pending = new Map<string, Promise<unknown>>();
   private lastPurge = -Infinity;
 
   constructor(deps: WebhookDeps) {
-    this.d = deps;
+    this.deps = deps;
   }
 
   readonly handle = async (ctx: RequestContext): Promise<Reply> => {
     const { req } = ctx;
-    const d = this.d;
+    const deps = this.deps;
     // Credentials decide which rate bucket a delivery spends (see HttpApi.admit). Header
     // credentials are checked before the body is read; a signature needs the body.
     const byHeader = this.headerVerdict(req);
     if (byHeader !== 'body') {
-      const refused = d.admit(ctx.client, byHeader) ?? (byHeader ? null : this.unauthorized());
+      const refused = deps.admit(ctx.client, byHeader) ?? (byHeader ? null : this.unauthorized());
       if (refused !== null) return refused;
     }
     const body = await ctx.body();
     if (byHeader === 'body') {
-      const signed = body.ok && hmacOk(req.headers['x-hub-signature-256'], d.secret, body.raw);
-      const refused = d.admit(ctx.client, signed) ?? (signed || !body.ok ? null : this.unauthorized());
+      const signed = body.ok && hmacOk(req.headers['x-hub-signature-256'], deps.secret, body.raw);
+      const refused = deps.admit(ctx.client, signed) ?? (signed || !body.ok ? null : this.unauthorized());
       if (refused !== null) return refused;
     }
     if (!body.ok) return body.reply;
@@ -89,9 +89,9 @@ export class WebhookHandler {
     for (let waiting = this.pending.get(scope); waiting !== undefined; waiting = this.pending.get(scope)) {
       await waiting.catch(() => undefined);
     }
-    const first = d.idempotency.get(ctx.path, key);
+    const first = deps.idempotency.get(ctx.path, key);
     if (first !== null) {
-      d.counters.duplicates++;
+      deps.counters.duplicates++;
       return json(200, { ...(first as object), status: 'duplicate' });
     }
     const answer = this.trigger(ctx.path, body.text, key);
@@ -105,22 +105,22 @@ export class WebhookHandler {
 
   /** Whether the headers authenticate the delivery, or 'body' when a well-formed signature waits for the body. */
   private headerVerdict(req: IncomingMessage): boolean | 'body' {
-    const d = this.d;
-    switch (d.auth) {
+    const deps = this.deps;
+    switch (deps.auth) {
       case 'none':
         return true;
       case 'token':
-        return bearerOk(req.headers.authorization, d.token);
+        return bearerOk(req.headers.authorization, deps.token);
       case 'secret':
-        return secretOk(req.headers['x-webhook-secret'], d.secret);
+        return secretOk(req.headers['x-webhook-secret'], deps.secret);
       case 'hmac':
         // Without a secret nothing can be signed (fail closed), and a malformed header never verifies.
-        return d.secret !== '' && signatureOf(req.headers['x-hub-signature-256']) !== null ? 'body' : false;
+        return deps.secret !== '' && signatureOf(req.headers['x-hub-signature-256']) !== null ? 'body' : false;
     }
   }
 
   private unauthorized(): Reply {
-    switch (this.d.auth) {
+    switch (this.deps.auth) {
       case 'secret':
         return error(401, 'unauthorized', 'a valid X-Webhook-Secret header is required');
       case 'hmac':
@@ -131,10 +131,10 @@ export class WebhookHandler {
   }
 
   private async trigger(path: string, payload: string, key: string | null): Promise<Reply> {
-    const d = this.d;
-    const event: GatewayEvent = { source: 'webhook', topic: path, timestamp: isoTime(d.clock.now()) };
+    const deps = this.deps;
+    const event: GatewayEvent = { source: 'webhook', topic: path, timestamp: isoTime(deps.clock.now()) };
     if (payload !== '') event.payload = payload;
-    const { matched, results } = await d.dispatch(event);
+    const { matched, results } = await deps.dispatch(event);
     if (matched.length === 0) return error(404, 'no_match', `no SOP has a webhook trigger for ${path}`);
     // Started together, so they could all be written or none; nothing to remember under the key.
     const unwritable = results.find((r): r is StorageUnavailable => !r.ok && r.reason === 'storage_unavailable');
@@ -153,18 +153,18 @@ export class WebhookHandler {
    * duplicate. The runs have started whatever happens here: a database error is logged, not answered.
    */
   private async remember(path: string, key: string, answer: Accepted): Promise<void> {
-    const d = this.d;
-    if (d.ttlSecs <= 0) return;
+    const deps = this.deps;
+    if (deps.ttlSecs <= 0) return;
     try {
-      const now = d.clock.now();
+      const now = deps.clock.now();
       if (now - this.lastPurge >= PURGE_EVERY_MS) {
         this.lastPurge = now;
-        d.idempotency.purgeExpired();
+        deps.idempotency.purgeExpired();
       }
-      d.idempotency.put(path, key, answer, d.ttlSecs);
-      await d.idempotency.durable();
+      deps.idempotency.put(path, key, answer, deps.ttlSecs);
+      await deps.idempotency.durable();
     } catch (err) {
-      d.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);
+      deps.logger.log('error', `cannot store idempotency key: ${errorMessage(err)}`);
     }
   }
 }

@@ -4,10 +4,11 @@
 import type { Db } from './db.js';
 
 export class CronStateStore {
-  private readonly s;
+  /** Its statements, prepared once. */
+  private readonly sql;
 
   constructor(db: Db) {
-    this.s = {
+    this.sql = {
       get: db.prepare<[string], { last_fire_ms: number }>(`SELECT last_fire_ms FROM cron_state WHERE schedule = ?`),
       set: db.prepare<[string, number]>(
         `INSERT INTO cron_state (schedule, last_fire_ms) VALUES (?, ?)
@@ -19,14 +20,14 @@ export class CronStateStore {
 
   /** When `schedule` last fired (ms since the epoch), or null if it never has. */
   lastFire(schedule: string): number | null {
-    return this.s.get.get(schedule)?.last_fire_ms ?? null;
+    return this.sql.get.get(schedule)?.last_fire_ms ?? null;
   }
 
   setLastFire(schedule: string, ms: number): void {
-    this.s.set.run(schedule, ms);
+    this.sql.set.run(schedule, ms);
   }
 
   all(): Map<string, number> {
-    return new Map(this.s.all.all().map((row) => [row.schedule, row.last_fire_ms] as const));
+    return new Map(this.sql.all.all().map((row) => [row.schedule, row.last_fire_ms] as const));
   }
 }

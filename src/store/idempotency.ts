@@ -7,12 +7,13 @@ import { durable, type Db } from './db.js';
 export class IdempotencyStore {
   private readonly clock: Clock;
   private readonly db: Db;
-  private readonly s;
+  /** Its statements, prepared once. */
+  private readonly sql;
 
   constructor(db: Db, clock: Clock) {
     this.clock = clock;
     this.db = db;
-    this.s = {
+    this.sql = {
       get: db.prepare(`SELECT response FROM idempotency_keys WHERE path = ? AND key = ? AND expires_ms > ?`),
       put: db.prepare(`INSERT OR REPLACE INTO idempotency_keys (path, key, response, expires_ms) VALUES (?, ?, ?, ?)`),
       purge: db.prepare(`DELETE FROM idempotency_keys WHERE expires_ms <= ?`),
@@ -21,12 +22,12 @@ export class IdempotencyStore {
 
   /** The stored answer for `key` on `path`, or null when there is none or it expired. */
   get(path: string, key: string): unknown {
-    const row = this.s.get.get(path, key, this.clock.now()) as { response: string } | undefined;
+    const row = this.sql.get.get(path, key, this.clock.now()) as { response: string } | undefined;
     return row === undefined ? null : (JSON.parse(row.response) as unknown);
   }
 
   put(path: string, key: string, response: unknown, ttlSecs: number): void {
-    this.s.put.run(path, key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
+    this.sql.put.run(path, key, JSON.stringify(response), this.clock.now() + ttlSecs * 1000);
   }
 
   /** Resolves once the keys put so far are on disk. */
@@ -36,6 +37,6 @@ export class IdempotencyStore {
 
   /** Deletes expired keys; returns how many went. */
   purgeExpired(): number {
-    return this.s.purge.run(this.clock.now()).changes;
+    return this.sql.purge.run(this.clock.now()).changes;
   }
 }

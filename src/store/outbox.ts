@@ -28,7 +28,8 @@ export class OutboxStore {
   /** Rows up to this id are on disk: the publisher may send them. */
   private durableUpTo: number;
   private readonly waiting = new Set<() => void>();
-  private readonly s;
+  /** Its statements, prepared once. */
+  private readonly sql;
   private readonly removeAll: (ids: readonly number[]) => number;
 
   constructor(
@@ -36,7 +37,7 @@ export class OutboxStore {
     private readonly maxMessages: number,
   ) {
     const p = (sql: string) => db.prepare(sql);
-    this.s = {
+    this.sql = {
       insert: p('INSERT INTO outbox (id, topic, payload) VALUES (?, ?, ?)'),
       count: p('SELECT count(*) FROM outbox').pluck(),
       maxId: p('SELECT coalesce(max(id), 0) FROM outbox').pluck(),
@@ -46,11 +47,11 @@ export class OutboxStore {
     };
     this.removeAll = db.transaction((ids: readonly number[]) => {
       let gone = 0;
-      for (const id of ids) gone += this.s.remove.run(id).changes;
+      for (const id of ids) gone += this.sql.remove.run(id).changes;
       return gone;
     });
-    this.rows = this.s.count.get() as number;
-    this.lastId = this.committedId = this.durableUpTo = this.s.maxId.get() as number;
+    this.rows = this.sql.count.get() as number;
+    this.lastId = this.committedId = this.durableUpTo = this.sql.maxId.get() as number;
   }
 
   /** Messages waiting (sopgate_upstream_outbox_messages). */
@@ -60,14 +61,14 @@ export class OutboxStore {
 
   /** Inside the commit's transaction: one run event. */
   append(topic: string, payload: string): void {
-    this.s.insert.run(++this.lastId, topic, payload);
+    this.sql.insert.run(++this.lastId, topic, payload);
     this.rows++;
   }
 
   /** Inside the commit's transaction, after its appends: the oldest beyond the bound go. */
   bound(): void {
     if (this.rows <= this.maxMessages) return;
-    const gone = this.s.dropOldest.run(this.rows - this.maxMessages).changes;
+    const gone = this.sql.dropOldest.run(this.rows - this.maxMessages).changes;
     this.rows -= gone;
     this.droppedInTx += gone;
   }
@@ -84,7 +85,7 @@ export class OutboxStore {
   rolledBack(): void {
     this.lastId = this.committedId;
     this.droppedInTx = 0;
-    this.rows = this.s.count.get() as number;
+    this.rows = this.sql.count.get() as number;
   }
 
   /** Everything committed up to `mark` is on disk: wakes the publisher. */
@@ -102,7 +103,7 @@ export class OutboxStore {
 
   /** Up to `limit` durable rows after id `after`, oldest first. */
   next(after: number, limit: number): OutboxRow[] {
-    return this.s.next.all(after, this.durableUpTo, limit) as OutboxRow[];
+    return this.sql.next.all(after, this.durableUpTo, limit) as OutboxRow[];
   }
 
   /** Deletes rows the broker acknowledged, in one transaction; throws if the database refuses. */

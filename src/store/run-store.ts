@@ -72,7 +72,8 @@ export class RunStore {
   readonly db: Db;
   /** Null when a commit is as durable as it gets once it returns. */
   readonly sync: WalSync | null;
-  private readonly s;
+  /** Its statements, prepared once. */
+  private readonly sql;
   private readonly inTransaction: (fn: () => unknown) => unknown;
   private readonly retention: Retention;
 
@@ -81,7 +82,7 @@ export class RunStore {
     this.sync = sync;
     this.inTransaction = db.transaction((fn: () => unknown) => fn());
     const p = (sql: string) => db.prepare(sql);
-    this.s = {
+    this.sql = {
       insertRun: p(`INSERT INTO runs (run_id, sop_name, sop_hash, status, current_step, total_steps, trigger_source,
         trigger_topic, trigger_payload, trigger_timestamp, started_at, completed_at, waiting_since, phase, approved, attempt, reason)
         VALUES (@run_id, @sop_name, @sop_hash, @status, @current_step, @total_steps, @trigger_source, @trigger_topic,
@@ -119,10 +120,10 @@ export class RunStore {
       ledgerPrune: p(`DELETE FROM ledger WHERE id <= (SELECT max(id) FROM ledger) - ?`),
       ledgerRecent: p(`SELECT * FROM ledger ORDER BY id DESC LIMIT ?`),
     };
-    const counts = { finished: this.countFinished(), ledger: (this.s.ledgerCount.get() as { n: number }).n };
+    const counts = { finished: this.countFinished(), ledger: (this.sql.ledgerCount.get() as { n: number }).n };
     this.retention = new Retention(limits, counts, {
-      runs: (count) => this.s.prune.run(count),
-      ledger: (keep) => this.s.ledgerPrune.run(keep),
+      runs: (count) => this.sql.prune.run(count),
+      ledger: (keep) => this.sql.ledgerPrune.run(keep),
     });
   }
 
@@ -154,24 +155,24 @@ export class RunStore {
   }
 
   insertRun(run: RunRecord): void {
-    this.s.insertRun.run(toRow(run));
+    this.sql.insertRun.run(toRow(run));
   }
 
   updateRun(run: RunRecord): void {
-    this.s.updateRun.run(toRow(run));
+    this.sql.updateRun.run(toRow(run));
   }
 
   putStepResult(runId: string, result: StepResult): void {
-    this.s.putStep.run({ run_id: runId, ...result });
+    this.sql.putStep.run({ run_id: runId, ...result });
   }
 
   getRun(runId: string): RunRecord | null {
-    const row = this.s.getRun.get(runId) as RunRow | undefined;
+    const row = this.sql.getRun.get(runId) as RunRow | undefined;
     return row === undefined ? null : this.withSteps(row);
   }
 
   activeRuns(): RunRecord[] {
-    return (this.s.active.all() as RunRow[]).map((row) => this.withSteps(row));
+    return (this.sql.active.all() as RunRow[]).map((row) => this.withSteps(row));
   }
 
   /** The ids of the runs that fit the filter, newest first. */
@@ -181,11 +182,11 @@ export class RunStore {
     const ids =
       sop === undefined
         ? status === undefined
-          ? this.s.listAll.all({ limit })
-          : this.s.listByStatus.all({ status, limit })
+          ? this.sql.listAll.all({ limit })
+          : this.sql.listByStatus.all({ status, limit })
         : status === undefined
-          ? this.s.listBySop.all({ sop, limit })
-          : this.s.listBySopStatus.all({ sop, status, limit });
+          ? this.sql.listBySop.all({ sop, limit })
+          : this.sql.listBySopStatus.all({ sop, status, limit });
     return ids as string[];
   }
 
@@ -195,9 +196,9 @@ export class RunStore {
    * when unknown.
    */
   getRunCut(runId: string, bytes: number): Run | null {
-    const row = this.s.cutRun.get({ run_id: runId, bytes }) as CutRow<Buffer> | undefined;
+    const row = this.sql.cutRun.get({ run_id: runId, bytes }) as CutRow<Buffer> | undefined;
     if (row === undefined) return null;
-    const steps = this.s.cutSteps.all({ run_id: runId, bytes }) as (Omit<StepResult, 'output'> & { output: Buffer })[];
+    const steps = this.sql.cutSteps.all({ run_id: runId, bytes }) as (Omit<StepResult, 'output'> & { output: Buffer })[];
     return runOf(
       { ...row, trigger_topic: textOf(row.trigger_topic), trigger_payload: textOf(row.trigger_payload), reason: textOf(row.reason) },
       steps.map((s) => ({ ...s, output: decodePrefix(s.output) })),
@@ -205,7 +206,7 @@ export class RunStore {
   }
 
   countFinished(): number {
-    return (this.s.countFinished.get() as { n: number }).n;
+    return (this.sql.countFinished.get() as { n: number }).n;
   }
 
   /** `count` runs were written finished in this transaction; the oldest beyond the limit go. */
@@ -214,36 +215,36 @@ export class RunStore {
   }
 
   putSnapshot(hash: string, definition: string): void {
-    this.s.putSnapshot.run(hash, definition);
+    this.sql.putSnapshot.run(hash, definition);
   }
 
   getSnapshot(hash: string): string | null {
-    const row = this.s.getSnapshot.get(hash) as { definition: string } | undefined;
+    const row = this.sql.getSnapshot.get(hash) as { definition: string } | undefined;
     return row?.definition ?? null;
   }
 
   setLastFinished(sopName: string, ms: number): void {
-    this.s.setCooldown.run(sopName, ms);
+    this.sql.setCooldown.run(sopName, ms);
   }
 
   lastFinished(): Map<string, number> {
-    const rows = this.s.cooldowns.all() as { sop_name: string; last_finished_ms: number }[];
+    const rows = this.sql.cooldowns.all() as { sop_name: string; last_finished_ms: number }[];
     return new Map(rows.map((r) => [r.sop_name, r.last_finished_ms]));
   }
 
   /** Appends an entry; the oldest beyond the limit go in the same transaction. */
   appendLedger(entry: LedgerEntry): void {
-    this.s.ledger.run(entry);
+    this.sql.ledger.run(entry);
     this.retention.ledgerAppended();
   }
 
   ledger(runId?: string, limit = 100): LedgerEntry[] {
-    return (runId === undefined ? this.s.ledgerRecent.all(limit) : this.s.ledgerForRun.all(runId)) as LedgerEntry[];
+    return (runId === undefined ? this.sql.ledgerRecent.all(limit) : this.sql.ledgerForRun.all(runId)) as LedgerEntry[];
   }
 
   private withSteps(row: RunRow): RunRecord {
     return {
-      ...runOf(row, this.s.steps.all(row.run_id) as StepResult[]),
+      ...runOf(row, this.sql.steps.all(row.run_id) as StepResult[]),
       sop_hash: row.sop_hash,
       phase: row.phase,
       approved: row.approved === 1,
