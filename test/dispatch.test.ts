@@ -118,6 +118,12 @@ describe('every source goes through the one dispatcher', () => {
     assert.equal(await metric('sopgate_events_total{source="manual"}'), 1);
   });
 
+  test('GET /api/status lists the cron schedules with their next fire', async () => {
+    const status = await api('GET', '/api/status');
+    assert.equal(status.status, 200);
+    assert.deepEqual(status.body.cron, [{ expression: '* * * * *', next: new Date(Math.ceil((clock.now() + 1) / 60_000) * 60_000).toISOString(), sops: ['every-minute'] }]);
+  });
+
   test('cron: a schedule that fires is an event and a match', async () => {
     const got = await counted('cron', async () => clock.advance(60_000), 1);
     assert.deepEqual(got, { events: 1, matches: 1 });

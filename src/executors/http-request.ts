@@ -6,7 +6,7 @@
 import type { ActionOf } from '../sop/types.js';
 import { looksLikeJson, renderTemplate, type TemplateMode } from './template.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
-import { OutputBuffer, appendLine } from './shell.js';
+import { OutputBuffer, appendLine } from './output-buffer.js';
 import { errorMessage } from '../core/errors.js';
 
 export interface HttpOptions {

@@ -10,7 +10,7 @@ import type { StepAction } from '../sop/types.js';
 import { stepEnv, writePayloadFile, type PayloadFile } from './shell-env.js';
 import type { Executor, ExecutorDeps, StepContext, StepOutcome } from './types.js';
 import { errorMessage } from '../core/errors.js';
-import { utf8Boundary } from '../core/text.js';
+import { appendLine, OutputBuffer } from './output-buffer.js';
 
 export interface ShellOptions {
   /** Captured output beyond this is dropped and counted. Default 64 KiB. */
@@ -154,46 +154,5 @@ export function createShellExecutor(deps: ExecutorDeps, options: ShellOptions = 
       timers.push(deps.clock.setTimer(timeoutSecs * 1000, () => stop('timeout')));
       ctx.signal.addEventListener('abort', onAbort, { once: true });
     });
-  }
-}
-
-/** Appends a note on its own line, without an empty line before it. */
-export function appendLine(text: string, line: string): string {
-  return text === '' || text.endsWith('\n') ? text + line : `${text}\n${line}`;
-}
-
-/**
- * Captured output with a byte cap: keeps the first `max` bytes, counts the rest.
- * Shared with http_request, whose response bodies are capped the same way.
- */
-export class OutputBuffer {
-  private readonly chunks: Buffer[] = [];
-  private kept = 0;
-  private dropped = 0;
-
-  constructor(private readonly max: number) {}
-
-  push(chunk: Buffer): void {
-    const room = this.max - this.kept;
-    if (room > 0) {
-      const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-      this.chunks.push(part);
-      this.kept += part.length;
-    }
-    this.dropped += chunk.length - Math.min(chunk.length, Math.max(0, room));
-  }
-
-  /** UTF-8 text, plus a `[output truncated: N more bytes]` line when bytes were dropped. */
-  text(): string {
-    let bytes = Buffer.concat(this.chunks);
-    let dropped = this.dropped;
-    if (dropped > 0) {
-      // Cut before a character split by the cap instead of showing U+FFFD for it.
-      const end = utf8Boundary(bytes);
-      dropped += bytes.length - end;
-      bytes = bytes.subarray(0, end);
-    }
-    const text = bytes.toString('utf8');
-    return dropped > 0 ? appendLine(text, `[output truncated: ${dropped} more bytes]`) : text;
   }
 }

@@ -171,7 +171,7 @@ export class Gateway {
       clock: this.clock,
       logger: this.log.child('http'),
       metrics: () => this.metrics(),
-      status: () => (this.upstream === null ? {} : { upstream: this.upstream.status() }),
+      status: () => ({ cron: this.cron?.schedules() ?? [], ...(this.upstream === null ? {} : { upstream: this.upstream.status() }) }),
       peripherals: hardware,
       reload: () => this.reload(),
       gate: (handle, drop) => this.inbound.pass(handle, drop),

@@ -7,7 +7,6 @@ export const EXECUTION_MODES = ['auto', 'supervised', 'step_by_step', 'priority_
 export type ExecutionMode = (typeof EXECUTION_MODES)[number];
 
 export const TRIGGER_TYPES = ['manual', 'webhook', 'mqtt', 'cron', 'peripheral'] as const;
-export type TriggerType = (typeof TRIGGER_TYPES)[number];
 
 export type Trigger =
   | { type: 'manual' }
