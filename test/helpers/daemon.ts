@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/config.js';
-import { Gateway, type Listening } from '../../src/gateway/gateway.js';
+import { Gateway, type GatewayDeps, type Listening } from '../../src/gateway/gateway.js';
 import { memoryLogger } from '../../src/core/log.js';
 import { requestJson } from './http.js';
 import { makeTree } from './workspace.js';
@@ -21,9 +21,15 @@ export interface DaemonHarness {
 
 /**
  * `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too);
- * `tables.http` and `tables.mqtt` are more keys of those two tables.
+ * `tables.http` and `tables.mqtt` are more keys of those two tables; `openStore` opens the
+ * state database in place of RunStore.open.
  */
-export async function startDaemon(files: Record<string, string>, extraConfig = '', tables: { http?: string; mqtt?: string } = {}): Promise<DaemonHarness> {
+export async function startDaemon(
+  files: Record<string, string>,
+  extraConfig = '',
+  tables: { http?: string; mqtt?: string } = {},
+  deps: Pick<GatewayDeps, 'openStore'> = {},
+): Promise<DaemonHarness> {
   const configText =
     `state_dir = "state"\n${extraConfig}\n[http]\nlisten = "127.0.0.1:0"\ntoken = "${TOKEN}"\n${tables.http ?? ''}\n` +
     `[mqtt]\nlisten = "127.0.0.1:0"\n${tables.mqtt ?? ''}\n`;
@@ -31,7 +37,7 @@ export async function startDaemon(files: Record<string, string>, extraConfig = '
   const built = buildConfig(configText, join(root, 'sopgate.toml'), root);
   if (!built.ok) throw new Error(JSON.stringify(built.errors));
   const logger = memoryLogger();
-  const daemon = new Gateway({ config: built.config, logger });
+  const daemon = new Gateway({ config: built.config, logger, ...deps });
   const listening = await daemon.start();
   const cliConfig = join(root, 'cli.toml');
   await writeFile(cliConfig, configText.replace('listen = "127.0.0.1:0"\ntoken', `listen = "127.0.0.1:${listening.http.port}"\ntoken`));

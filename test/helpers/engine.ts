@@ -1,5 +1,6 @@
 // An engine on a real SQLite file in a temp folder, with a manual clock and executors
 // the test controls.
+import { fdatasync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/core/clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
@@ -129,17 +130,32 @@ export function manual(payload?: string) {
     : { source: 'manual' as const, payload, timestamp: '2026-01-01T00:00:00.000Z' };
 }
 
-/** A store on `file` whose fdatasyncs wait until the test lets them return (`release`). */
+/**
+ * A store on `file` whose fdatasyncs wait until the test lets them return (`release`), or
+ * until it stops holding them (`open`: what waits returns, and later ones sync at once).
+ */
 export function heldSyncStore(file: string) {
   const held: (() => void)[] = [];
-  const store = new RunStore(openDatabase(file), new WalSync(file, (_fd, done) => held.push(() => done(null))));
+  let holding = true;
+  const store = new RunStore(
+    openDatabase(file),
+    new WalSync(file, (fd, done) => {
+      if (holding) held.push(() => done(null));
+      else fdatasync(fd, done);
+    }),
+  );
   /** Waits until the store has asked for an fdatasync. */
   const syncing = async () => {
     for (let i = 0; i < 100 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   };
-  return { store, held, syncing, release: () => {
-      for (const f of held.splice(0)) f();
-    }, };
+  const release = () => {
+    for (const f of held.splice(0)) f();
+  };
+  const open = () => {
+    holding = false;
+    release();
+  };
+  return { store, held, syncing, release, open };
 }
 
 /**
