@@ -18,11 +18,16 @@
 //      QUIET_SECS (its idle GC has given back what the burst grew; the growth target applies
 //      to that one), then the V8 heap after a full GC, where a leak would show (a
 //      bench-only preload: a SIGUSR2 handler that exposes gc at run time; src/ is untouched).
+// The peak RSS through each burst is VmHWM, started over (clear_refs) as the burst begins.
 // Options: `--synchronous normal|full` sets [store] synchronous (default: the config's);
-// `--cpu-prof DIR` runs the gateway under node --cpu-prof and leaves the profile in DIR.
+// `--cpu-prof DIR` runs the gateway under node --cpu-prof and leaves the profile in DIR;
+// `--baseline REF` builds the commit REF too (git archive, this checkout's node_modules)
+// and runs its gateway, with the node options of its own unit, beside this one through
+// pass-through, both loads (alternating which goes first) and the latency run, and prints
+// both side by side: on a shared machine only figures from one run compare.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, fdatasync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -50,9 +55,11 @@ const QUIET_SECS = 30;
 /** Idle RSS is read this long after ready: V8's memory reducer acts 10-30 s into a quiet start. */
 const IDLE_SECS = 40;
 const SITES = 50;
+/** A Raspberry Pi Zero 2 W has 512 MB for everything: the gateway's peak through a burst. */
+const PEAK_TARGET_MIB = 160;
 const ALERT_SOP = 'sensor-alert';
 
-const args = parseArgs({ options: { synchronous: { type: 'string' }, 'cpu-prof': { type: 'string' } } }).values;
+const args = parseArgs({ options: { synchronous: { type: 'string' }, 'cpu-prof': { type: 'string' }, baseline: { type: 'string' } } }).values;
 if (args.synchronous !== undefined && !['normal', 'full'].includes(args.synchronous)) throw new Error('--synchronous must be normal or full');
 const tmp = mkdtempSync(join(tmpdir(), 'sopgate-bench-e2e-'));
 
@@ -82,6 +89,16 @@ interface Rss {
   anon: number;
   /** Peak RSS since the process started. */
   peak: number;
+}
+
+/** Starts VmHWM over from the current RSS (proc(5) clear_refs, "5"); false where the kernel refuses. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** VmRSS, RssAnon and VmHWM in MiB (/proc counts kB of 1,024 bytes). */
@@ -204,8 +221,8 @@ const GC_PRELOAD = join(tmp, 'gc-preload.cjs');
 writeFileSync(GC_FILE, '');
 writeFileSync(
   GC_PRELOAD,
-  // The gateway runs with the unit's --expose-gc, so gc() is there.
-  `process.on('SIGUSR2', () => { globalThis.gc(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
+  // The gateway runs with the unit's --expose-gc, so gc() is there (a baseline's unit may lack it).
+  `process.on('SIGUSR2', () => { globalThis.gc?.(); require('node:fs').appendFileSync(${JSON.stringify(GC_FILE)}, process.memoryUsage().heapUsed + '\\n'); });\n`,
 );
 
 /**
@@ -214,21 +231,46 @@ writeFileSync(
  * (NODE_EXTRA_CA_CERTS costs ~40 ms on a machine where it names the system bundle), so
  * spawn times are measured both ways.
  */
-const UNIT_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH, LANG: 'C.UTF-8', ...unitEnvironment() };
-
+const unitEnv = (unit: string): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, LANG: 'C.UTF-8', ...unitEnvironment(unit) });
+const UNIT = readFileSync(join(ROOT, 'systemd/sopgate.service'), 'utf8');
+const UNIT_ENV = unitEnv(UNIT);
 /** The node options of the unit's ExecStart (`--expose-gc` for the idle GC, ...). */
-const UNIT_FLAGS: string[] = (() => {
-  const unit = readFileSync(join(ROOT, 'systemd/sopgate.service'), 'utf8');
+const UNIT_FLAGS = unitFlags(UNIT);
+
+/** node's own options in a unit's ExecStart: the words between the node binary and the script. */
+function unitFlags(unit: string): string[] {
   const words = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
-  // node's own options: the words between the node binary and the script.
   const script = words.findIndex((w, i) => i > 0 && !w.startsWith('-'));
   return words.slice(1, script < 0 ? undefined : script);
-})();
+}
 
-/** `Environment=NAME=value` lines of systemd/sopgate.service (unquoted values only). */
-function unitEnvironment(): Record<string, string> {
-  const unit = readFileSync(join(ROOT, 'systemd/sopgate.service'), 'utf8');
+/** `Environment=NAME=value` lines of a unit (unquoted values only). */
+function unitEnvironment(unit: string): Record<string, string> {
   return Object.fromEntries([...unit.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(\S*)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+interface Build {
+  bundle: string;
+  /** The node options and environment of its unit. */
+  flags: string[];
+  env: NodeJS.ProcessEnv;
+  /** What it is: the commit, or this checkout. */
+  name: string;
+}
+
+/** `ref`'s tree (git archive, with this checkout's node_modules) built into a bundle of its own. */
+function buildRef(ref: string): Build {
+  const commit = spawnSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' });
+  if (commit.status !== 0) throw new Error(`--baseline ${ref}: ${commit.stderr.trim()}`);
+  const tree = join(tmp, 'baseline-tree');
+  mkdirSync(tree);
+  const archive = spawnSync('sh', ['-c', `git archive ${commit.stdout.trim()} | tar -x -C ${JSON.stringify(tree)}`], { cwd: ROOT, stdio: 'inherit' });
+  if (archive.status !== 0) throw new Error(`--baseline ${ref}: git archive failed`);
+  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
+  const bundle = join(tmp, 'baseline.cjs');
+  if (spawnSync(process.execPath, ['build.mjs', '--outfile', bundle], { cwd: tree, stdio: 'inherit' }).status !== 0) throw new Error(`--baseline ${ref}: the bundle did not build`);
+  const unit = readFileSync(join(tree, 'systemd/sopgate.service'), 'utf8');
+  return { bundle, flags: unitFlags(unit), env: unitEnv(unit), name: `${ref} (${commit.stdout.trim()})` };
 }
 
 async function startGateway(bundle: string, dir: string, nodeFlags: string[] = [], baseEnv: NodeJS.ProcessEnv = process.env): Promise<Gateway> {
@@ -412,6 +454,10 @@ interface Flow {
   persisted: number;
   accounted: boolean;
   daemonCpu: number;
+  /** The daemon's peak RSS (MiB) from the first message until the last run was persisted. */
+  peak: number;
+  /** False: the kernel would not start VmHWM over, so `peak` is since the daemon started. */
+  peakOfBurst: boolean;
 }
 
 /** The newest run of the alert SOP: its status and the sequence number of the message that started it. */
@@ -431,6 +477,7 @@ async function sensorAlertFlow(gw: Gateway, pub: MqttClient, seqBase: number): P
   const persisted = () => delta('sopgate_runs_finished_total{status="completed"}');
   const events = () => delta('sopgate_events_total{source="mqtt"}');
   const cpu0 = cpuSecs(gw.proc.pid!);
+  const peakOfBurst = resetPeak(gw.proc.pid!);
   const t0 = performance.now();
   await publishRange(pub, seqBase, seqBase + FLOW_N, (i) => reading(i, (i - seqBase) % 2 === 0 ? hotValue(i) : coldValue(i)));
   const published = performance.now();
@@ -453,6 +500,7 @@ async function sensorAlertFlow(gw: Gateway, pub: MqttClient, seqBase: number): P
     if (progress !== last) [last, since] = [progress, now];
     else if (now - since > 30_000) break; // stalled: report what arrived
   }
+  const peak = rss(gw.proc.pid!).peak;
   m = await metrics(gw.http);
   const totalSecs = ((Number.isNaN(end) ? performance.now() : end) - t0) / 1000;
   const r = {
@@ -472,6 +520,8 @@ async function sensorAlertFlow(gw: Gateway, pub: MqttClient, seqBase: number): P
     // Runs started + non-matches = sent, and every run that started is persisted as completed.
     accounted: r.events === FLOW_N && r.started === matching && r.started + (r.events - r.matches) === FLOW_N && r.persisted === matching,
     daemonCpu: (cpuSecs(gw.proc.pid!) - cpu0) / totalSecs,
+    peak,
+    peakOfBurst,
   };
 }
 
@@ -574,9 +624,11 @@ async function main(): Promise<void> {
   const bundle = join(tmp, 'sopgate.cjs');
   const tb = performance.now();
   if (spawnSync(process.execPath, ['build.mjs', '--outfile', bundle], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('the bundle did not build');
+  const baseline = args.baseline === undefined ? null : buildRef(args.baseline);
   console.log(
     `bundle built in ${fmt((performance.now() - tb) / 1000, 1)} s; ${reading(12345, 91.5).length}-byte payloads, QoS 0; ` +
-      `[store] synchronous = ${args.synchronous ?? 'default (full)'}; daemon logs at info into a pipe this process drains\n`,
+      `[store] synchronous = ${args.synchronous ?? 'default (full)'}; daemon logs at info into a pipe this process drains; ` +
+      `node ${UNIT_FLAGS.join(' ')}${baseline === null ? '' : `; baseline ${baseline.name}: node ${baseline.flags.join(' ')}`}\n`,
   );
   const [machine0, self0] = [machineCpuSecs(), process.cpuUsage()];
   const wall0 = performance.now();
@@ -619,6 +671,7 @@ async function main(): Promise<void> {
   await sensor.endAsync(true);
   await stopChild(restarted.proc);
   const heapIdle = await heapAfterGc(gw);
+  const base = baseline === null ? null : await startGateway(baseline.bundle, join(tmp, 'baseline'), [...baseline.flags, '--require', GC_PRELOAD], baseline.env);
 
   // 1, 2. Pass-through, round-robin so that drift hits every broker alike; the best round counts.
   const bare = await spawnUntil(['--input-type=module', '-e', bareBroker(false)], ROOT, /ready (\d+)\n/);
@@ -627,22 +680,35 @@ async function main(): Promise<void> {
     await PassThrough.open(Number(bare.match[1]), bare.proc.pid!, 'bare'),
     await PassThrough.open(Number(bareNoDelay.match[1]), bareNoDelay.proc.pid!, 'nodelay'),
     await PassThrough.open(gw.mqtt, gw.proc.pid!, 'gateway'),
-  ] as const;
+    ...(base === null ? [] : [await PassThrough.open(base.mqtt, base.proc.pid!, 'baseline')]),
+  ];
   for (let r = 0; r < PASS_ROUNDS; r++) for (const rig of rigs) await rig.round(PASS_N);
   for (const rig of rigs) await rig.close();
   await Promise.all([stopChild(bare.proc), stopChild(bareNoDelay.proc)]);
-  const [b, bnd, g] = rigs.map((rig) => rig.best()) as [Round, Round, Round];
+  const [b, bnd, g, bg] = rigs.map((rig) => rig.best()) as [Round, Round, Round, Round | undefined];
 
   // 3, 6. The sensor-alert flow twice on the same daemon, each from a compacted heap; RSS
-  // 1 s after each and once quiet, then the heap after a full GC.
+  // 1 s after each and once quiet, then the heap after a full GC. A baseline takes each
+  // load too, after this build in load 1 and before it in load 2.
   await heapAfterGc(gw);
   const pub = await connect(gw.mqtt, 'flow-pub');
+  const basePub = base === null ? null : await connect(base.mqtt, 'flow-pub-baseline');
+  const baselineLoad = async (seqBase: number): Promise<{ flow: Flow; after: Rss } | null> => {
+    if (base === null || basePub === null) return null;
+    await heapAfterGc(base);
+    const flow = await sensorAlertFlow(base, basePub, seqBase);
+    await sleep(1_000);
+    return { flow, after: rss(base.proc.pid!) };
+  };
   const flow1 = await sensorAlertFlow(gw, pub, 1_000_000);
+  const end1 = performance.now();
   await sleep(1_000);
   const rss1 = rss(gw.proc.pid!);
-  await sleep((QUIET_SECS - 1) * 1_000);
+  const base1 = await baselineLoad(1_000_000);
+  await sleep(Math.max(0, end1 + QUIET_SECS * 1_000 - performance.now()));
   const rss1q = rss(gw.proc.pid!);
   const heap1 = await heapAfterGc(gw);
+  const base2 = await baselineLoad(2_000_000);
   const flow2 = await sensorAlertFlow(gw, pub, 2_000_000);
   await sleep(1_000);
   const rss2 = rss(gw.proc.pid!);
@@ -660,8 +726,11 @@ async function main(): Promise<void> {
   // what the disk's fdatasync costs on its own.
   const disk = await diskSync();
   const lat = await latencyFlow(gw, pub, 3_000_000);
+  const baseLat = base === null || basePub === null ? null : await latencyFlow(base, basePub, 3_000_000);
   await pub.endAsync(true);
+  await basePub?.endAsync(true);
   await stopChild(gw.proc);
+  if (base !== null) await stopChild(base.proc);
   const wallSecs = (performance.now() - wall0) / 1000;
   const self = process.cpuUsage(self0);
   const otherCpu = (machineCpuSecs() - machine0 - (self.user + self.system) / 1e6 - childCpuSecs) / wallSecs;
@@ -680,6 +749,7 @@ async function main(): Promise<void> {
     row(`sensor-alert flow, load ${i + 1}: end to end`, `${fmt(f.rate)} msg/s`, i === 0 ? '≥ 15,000 msg/s' : '', i === 0 ? f.rate >= 15_000 : undefined);
     row('  runs persisted as completed', `${fmt(f.runsPerSec)} runs/s`, i === 0 ? '≈ 7,500 runs/s' : '');
     row('  nothing lost', f.accounted ? 'yes' : 'no', 'yes', f.accounted);
+    row(`  peak RSS through the burst${f.peakOfBurst ? '' : ' (since start: VmHWM not reset)'}`, `${fmt(f.peak, 1)} MiB`, `≤ ${PEAK_TARGET_MIB} MiB`, f.peak <= PEAK_TARGET_MIB);
   }
   row(`publish → run persisted at ${fmt(LATENCY_RATE)} msg/s: p50`, `${fmt(lat.started.p50, 2)} ms`);
   row('  p99', `${fmt(lat.started.p99, 2)} ms`, '≤ 10 ms', lat.started.p99 <= 10 && lat.started.received === lat.sent);
@@ -697,11 +767,33 @@ async function main(): Promise<void> {
   row(`RSS once quiet for ${QUIET_SECS} s, load 1 / load 2`, `${mb(rss1q)} / ${mb(rss2q)}`);
   row('  growth of load 2 over load 1', `${fmt(growthQuiet * 100, 1)} %`, '≤ 10 %', growthQuiet <= 0.1);
   printTable();
+  if (baseline !== null && bg !== undefined && base1 !== null && base2 !== null && baseLat !== null) {
+    console.log(`\nthis build against the baseline ${baseline.name}, in this run (ratio: this / baseline)`);
+    rows.length = 0;
+    rows.push(['figure', 'this build', 'baseline', 'ratio']);
+    const ab = (figure: string, mine: number, theirs: number, unit: string, digits = 0) =>
+      rows.push([figure, `${fmt(mine, digits)} ${unit}`, `${fmt(theirs, digits)} ${unit}`, fmt(mine / theirs, 2)]);
+    ab('gateway pass-through', g.rate, bg.rate, 'msg/s');
+    for (const [i, mine, theirs] of [[1, { flow: flow1, after: rss1 }, base1], [2, { flow: flow2, after: rss2 }, base2]] as const) {
+      ab(`sensor-alert flow, load ${i}`, mine.flow.rate, theirs.flow.rate, 'msg/s');
+      ab('  daemon CPU time (less disturbed by other work)', mine.flow.daemonCpu * mine.flow.totalSecs, theirs.flow.daemonCpu * theirs.flow.totalSecs, 's', 2);
+      ab('  peak RSS through the burst', mine.flow.peak, theirs.flow.peak, 'MiB', 1);
+      ab('  RSS 1 s after', mine.after.total, theirs.after.total, 'MiB', 1);
+      rows.push(['  nothing lost', mine.flow.accounted ? 'yes' : 'no', theirs.flow.accounted ? 'yes' : 'no', '']);
+    }
+    ab(`publish → run persisted at ${fmt(LATENCY_RATE)} msg/s: p50`, lat.started.p50, baseLat.started.p50, 'ms', 2);
+    ab('  p99', lat.started.p99, baseLat.started.p99, 'ms', 2);
+    printTable();
+  }
 
   const cpuOf = (x: Round) => `broker ${fmt(x.brokerCpu * 100)}% / bench ${fmt(x.benchCpu * 100)}% CPU`;
   const list = (rs: readonly Round[]) => rs.map((x) => fmt(x.rate)).join(', ');
   console.log('\ndetails');
-  console.log(`  pass-through, ${PASS_ROUNDS} rounds of ${fmt(PASS_N)} (best counts), msg/s: bare ${list(rigs[0].rounds)}; bare+noDelay ${list(rigs[1].rounds)}; gateway ${list(rigs[2].rounds)}`);
+  const [bareRig, noDelayRig, gatewayRig, baselineRig] = rigs as [PassThrough, PassThrough, PassThrough, PassThrough | undefined];
+  console.log(
+    `  pass-through, ${PASS_ROUNDS} rounds of ${fmt(PASS_N)} (best counts), msg/s: bare ${list(bareRig.rounds)}; bare+noDelay ${list(noDelayRig.rounds)}; ` +
+      `gateway ${list(gatewayRig.rounds)}${baselineRig === undefined ? '' : `; baseline ${list(baselineRig.rounds)}`}`,
+  );
   console.log(`  best rounds: bare ${cpuOf(b)}; bare+noDelay ${fmt(bnd.rate)} msg/s, ${cpuOf(bnd)}; gateway ${cpuOf(g)}`);
   console.log(`  gateway / bare+noDelay ${fmt(g.rate / bnd.rate, 2)} (the gateway's hooks and matching alone); messages lost ${b.lost} / ${bnd.lost} / ${g.lost}`);
   for (const [i, f] of [flow1, flow2].entries()) {
@@ -710,6 +802,11 @@ async function main(): Promise<void> {
         `completed ${fmt(f.completed)}, persisted ${fmt(f.persisted)} (expected ${fmt(f.matching)}); published in ${fmt(f.publishSecs, 2)} s, ` +
         `last run persisted at ${fmt(f.totalSecs, 2)} s; daemon ${fmt(f.daemonCpu * 100)}% CPU`,
     );
+  }
+  for (const [i, f] of [base1?.flow, base2?.flow].entries()) {
+    if (f !== undefined) {
+      console.log(`  baseline load ${i + 1}: nothing lost ${f.accounted ? 'yes' : 'no'}; published in ${fmt(f.publishSecs, 2)} s, last run persisted at ${fmt(f.totalSecs, 2)} s; daemon ${fmt(f.daemonCpu * 100)}% CPU`);
+    }
   }
   console.log(`  GET /metrics with ${fmt(2 * flow1.matching)} runs stored: ${fmt(median(scrapes), 1)} ms`);
   console.log(`  this disk's fdatasync (8 KiB appends, ${fmt(disk.received)} in a row): p50 ${fmt(disk.p50, 2)} ms, p99 ${fmt(disk.p99, 2)} ms, max ${fmt(disk.max, 2)} ms`);
@@ -723,7 +820,7 @@ async function main(): Promise<void> {
   const list2 = (xs: number[]) => xs.map((x) => fmt(x)).join(', ');
   console.log(`  spawns (ms), the unit's environment: fresh ${list2(startups)}; restarts ${list2(restarts)}; this shell's: ${list2(shellStartups)}`);
   console.log(`  RSS anonymous (the rest is file-backed, mostly the node binary): idle ${fmt(rssIdle.anon, 1)} MiB (after a restart ${fmt(rssIdleRestart.anon, 1)} MiB), after load 1 ${fmt(rss1.anon, 1)} MiB, after load 2 ${fmt(rss2.anon, 1)} MiB, once quiet ${fmt(rss1q.anon, 1)} / ${fmt(rss2q.anon, 1)} MiB`);
-  console.log(`  peak RSS ${fmt(rss2.peak, 1)} MiB; V8 heap after a full GC: idle ${fmt(heapIdle, 1)} MiB, after load 1 ${fmt(heap1, 1)} MiB, after load 2 ${fmt(heap2, 1)} MiB (growth ${fmt(((heap2 - heap1) / heap1) * 100, 1)} %)`);
+  console.log(`  V8 heap after a full GC: idle ${fmt(heapIdle, 1)} MiB, after load 1 ${fmt(heap1, 1)} MiB, after load 2 ${fmt(heap2, 1)} MiB (growth ${fmt(((heap2 - heap1) / heap1) * 100, 1)} %)`);
   console.log(`  other processes used ${fmt(otherCpu * 100)}% of one core on average during the ${fmt(wallSecs)} s of measurements${otherCpu > 0.15 ? ': the figures are disturbed, run again on a quiet machine' : ''}`);
   if (profDir !== undefined) console.log(`  gateway CPU profile in ${profDir}`);
 }

@@ -79,7 +79,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.match(unit, /^NotifyAccess=all$/m);
     assert.match(unit, /^Restart=on-failure$/m);
     const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1];
-    assert.equal(execStart, `/usr/bin/node --expose-gc ${opt()}/dist/sopgate.cjs daemon --config ${etc()}/sopgate.toml`);
+    assert.equal(execStart, `/usr/bin/node --expose-gc --max-old-space-size=256 ${opt()}/dist/sopgate.cjs daemon --config ${etc()}/sopgate.toml`);
     assert.match(unit, new RegExp(`^ReadWritePaths=${etc()} ${prefix}/var/lib/sopgate$`, 'm'));
     assert.match(unit, new RegExp(`^WorkingDirectory=${etc()}$`, 'm'));
     // Documentation= names files the install put there.

@@ -10,12 +10,21 @@ import type { RunStore } from '../store/run-store.js';
 import { writeOutbox } from './outbox.js';
 import type { Tx } from './run-state.js';
 import { errorMessage } from '../core/errors.js';
+import { WriteBacklog } from './backlog.js';
 
 /**
  * Written transactions still waiting for the disk beyond which the queue syncs on the
- * event loop (WalSync.now): a flood then waits in the sockets, not in memory.
+ * event loop (WalSync.now): whatever did not wait for the backlog then waits in the
+ * sockets, not in memory.
  */
 const MAX_UNSYNCED = 1_000;
+/**
+ * Transactions not yet durable at which the backlog is full, and to which it must drain
+ * before those who wait for it go on: a few hundred runs in memory, and room for the
+ * commits made while an fdatasync is in flight.
+ */
+const BACKLOG_HIGH = 512;
+const BACKLOG_LOW = 256;
 
 /** Why a change was not confirmed. */
 export class CommitError extends Error {
@@ -42,6 +51,8 @@ export class CommitQueue {
   private unsynced = 0;
   /** Transactions written (each holds every state change of one turn), for /metrics. */
   written = 0;
+  /** Transactions queued or written but not yet durable. */
+  readonly backlog = new WriteBacklog(BACKLOG_HIGH, BACKLOG_LOW);
 
   private readonly failed: CommitFailure;
 
@@ -67,6 +78,7 @@ export class CommitQueue {
   /** Queues a transaction whose own effects and failure handlers (Tx.onFailure) say what follows. */
   write(tx: Tx): void {
     this.pending.push(tx);
+    this.backlog.add(1);
     this.schedule();
   }
 
@@ -103,6 +115,7 @@ export class CommitQueue {
     // fdatasync (a start that restored no run asked for both, on the way to ready).
     if (this.unsynced === 0 && batch.every((tx) => tx.empty)) {
       for (const tx of batch) tx.done();
+      this.backlog.settle(batch.length);
       return;
     }
     const { store, outbox } = this;
@@ -128,6 +141,7 @@ export class CommitQueue {
       const error = new CommitError(err, false);
       this.failed(error, batch.length);
       for (const tx of batch) tx.fail(error);
+      this.backlog.settle(batch.length);
       return;
     }
     const mark = outbox?.committed() ?? 0;
@@ -135,6 +149,7 @@ export class CommitQueue {
     if (sync === null) {
       for (const tx of batch) tx.done();
       outbox?.durable(mark);
+      this.backlog.settle(batch.length);
       return;
     }
     this.unsynced += batch.length;
@@ -143,14 +158,15 @@ export class CommitQueue {
       if (err === null) {
         for (const tx of batch) tx.done();
         outbox?.durable(mark);
-        return;
+      } else {
+        // Written but perhaps not on disk: as with a failed COMMIT, nobody is told. SQLite has
+        // the change (later ones build on it), so memory keeps it.
+        const error = new CommitError(err, true);
+        for (const tx of batch) tx.confirmed();
+        this.failed(error, batch.length);
+        for (const tx of batch) tx.fail(error);
       }
-      // Written but perhaps not on disk: as with a failed COMMIT, nobody is told. SQLite has
-      // the change (later ones build on it), so memory keeps it.
-      const error = new CommitError(err, true);
-      for (const tx of batch) tx.confirmed();
-      this.failed(error, batch.length);
-      for (const tx of batch) tx.fail(error);
+      this.backlog.settle(batch.length);
     });
     if (this.unsynced > MAX_UNSYNCED) sync.now();
   }

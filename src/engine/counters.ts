@@ -11,6 +11,8 @@ export interface EngineStats {
   steps: Record<string, { count: number; seconds: number }>;
   /** Transactions written: every state change of one turn of the event loop goes in one. */
   commits: number;
+  /** State changes queued or written but not yet durable; times that reached the engine's bound. */
+  backlog: { size: number; fills: number };
   /** Whether the state database takes writes. */
   storage: StorageStatus;
 }

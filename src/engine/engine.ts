@@ -300,6 +300,7 @@ export class Engine {
       activeByStatus: { running: this.runs.size - waiting, waiting_approval: waiting },
       refusals: Object.fromEntries(this.refusals.totals),
       commits: this.writes.written,
+      backlog: this.writes.backlog(),
       storage: this.writes.status(),
       ...this.counters.snapshot(),
     };
@@ -473,6 +474,15 @@ export class Engine {
   /** Resolves with the run as this change left it once it is durable, or with why it is not. */
   private commitWithRun(tx: Tx, st: RunState): Promise<{ ok: true; run: Run } | StorageUnavailable> {
     return this.writes.request(tx, { ok: true as const, run: st.toRun() });
+  }
+
+  /**
+   * Calls `go` now or, while too many state changes wait for the disk, once they have
+   * drained: a source that can hold its input back (the broker) waits for this before it
+   * takes more, so that a flood does not pile up in memory.
+   */
+  whenCaughtUp(go: () => void): void {
+    this.writes.whenCaughtUp(go);
   }
 
   /** Keeps changes from being written until the returned function is called (CommitQueue.hold). */

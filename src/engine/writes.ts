@@ -46,6 +46,17 @@ export class Writes {
     return this.queue.written;
   }
 
+  /** Changes queued or written but not yet durable, and how often that backlog was full. */
+  backlog(): { size: number; fills: number } {
+    const { size, fills } = this.queue.backlog;
+    return { size, fills };
+  }
+
+  /** Calls `go` now, or once the backlog has drained if it is full (WriteBacklog). */
+  whenCaughtUp(go: () => void): void {
+    this.queue.backlog.whenCaughtUp(go);
+  }
+
   /** A change a caller waits for: resolves with `value` once it is durable, or with why it is not. */
   request<T>(tx: Tx, value: T): Promise<T | StorageUnavailable> {
     return this.queue.commit(tx).then(

@@ -27,7 +27,7 @@ import { OutboxStore } from '../store/outbox.js';
 import { Checkpointer } from '../store/checkpointer.js';
 import { CronStateStore } from '../store/cron-state.js';
 import { IdempotencyStore } from '../store/idempotency.js';
-import { RunStore } from '../store/run-store.js';
+import { RunStore, type RunStoreOptions } from '../store/run-store.js';
 import { StateLock } from '../store/state-lock.js';
 import { VERSION } from '../core/version.js';
 import { errorMessage } from '../core/errors.js';
@@ -57,6 +57,8 @@ export interface GatewayDeps {
   clock?: Clock;
   /** How the boards reach GPIO tools and serial ports (tests point them at fakes). */
   hardware?: Pick<HardwareDeps, 'gpiod' | 'sysfs' | 'openDevice'>;
+  /** Opens the state database: RunStore.open, or in a test one whose fdatasyncs it holds. */
+  openStore?: (file: string, options: RunStoreOptions) => RunStore;
 }
 
 export interface Listening {
@@ -68,6 +70,7 @@ export class Gateway {
   private readonly config: GatewayConfig;
   private readonly log: Logger;
   private readonly clock: Clock;
+  private readonly openStore: (file: string, options: RunStoreOptions) => RunStore;
   private lock: StateLock | null = null;
   /** Requests and MQTT messages wait here until the active runs are restored. */
   private readonly inbound = new InboundGate();
@@ -97,6 +100,7 @@ export class Gateway {
     this.hardwareOptions = deps.hardware;
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock;
+    this.openStore = deps.openStore ?? ((file, options) => RunStore.open(file, options));
     this.startedAt = this.clock.now();
   }
 
@@ -111,7 +115,7 @@ export class Gateway {
     this.boards = profiles.boards;
     this.set = await loadSopSet(c, this.log.child('sops'), this.boards);
     const dbFile = join(c.state_dir, 'sopgate.db');
-    this.store = RunStore.open(dbFile, {
+    this.store = this.openStore(dbFile, {
       synchronous: c.store.synchronous,
       maxLedgerEntries: c.engine.max_ledger_entries,
     });
@@ -192,6 +196,8 @@ export class Gateway {
           this.upstream?.forward(event.topic ?? '', event.payload ?? '');
           dispatch(event);
         },
+        // A client's next packets wait while the engine's writes are behind.
+        whenReady: (readMore) => this.engine.whenCaughtUp(readMore),
         onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
         onCommand: (runId, command, sender) =>
           this.inbound.pass(() => {
@@ -365,6 +371,13 @@ export class Gateway {
         samples: [{ value: stats.storage.available ? 1 : 0 }],
       },
       { name: 'sopgate_store_commits_total', help: 'Transactions written to the database (one holds every state change of one event-loop turn).', type: 'counter', samples: [{ value: stats.commits }] },
+      { name: 'sopgate_store_backlog', help: 'State changes queued or written but not yet durable.', type: 'gauge', samples: [{ value: stats.backlog.size }] },
+      {
+        name: 'sopgate_store_backlog_full_total',
+        help: 'Times the state changes not yet durable reached their bound: the broker stops reading publishers until they drain to half of it.',
+        type: 'counter',
+        samples: [{ value: stats.backlog.fills }],
+      },
       {
         name: 'sopgate_store_syncs_total',
         help: 'fdatasyncs of the WAL with [store] synchronous = "full"; each covers every commit written before it began.',

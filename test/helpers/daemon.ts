@@ -29,9 +29,10 @@ export interface DaemonOptions {
   mqttListen?: string;
   /** Starts again in this folder (its state kept) instead of a new one. */
   root?: string;
-  /** A clock or hardware access of the test's own. */
+  /** A clock, hardware access or state database of the test's own. */
   clock?: GatewayDeps['clock'];
   hardware?: GatewayDeps['hardware'];
+  openStore?: GatewayDeps['openStore'];
 }
 
 /** `extraConfig` goes at the top level (tables of its own may follow, [[mqtt.users]] too). */
@@ -47,6 +48,7 @@ export async function startDaemon(files: Record<string, string>, extraConfig = '
   const deps: GatewayDeps = { config: built.config, logger };
   if (options.clock !== undefined) deps.clock = options.clock;
   if (options.hardware !== undefined) deps.hardware = options.hardware;
+  if (options.openStore !== undefined) deps.openStore = options.openStore;
   const daemon = new Gateway(deps);
   const listening = await daemon.start();
   const cliConfig = join(root, 'cli.toml');

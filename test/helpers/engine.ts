@@ -1,5 +1,6 @@
 // An engine on a real SQLite file in a temp folder, with a manual clock and executors
 // the test controls.
+import { fdatasync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from './clock.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
@@ -132,13 +133,18 @@ export function manual(payload?: string) {
     : { source: 'manual' as const, payload, timestamp: '2026-01-01T00:00:00.000Z' };
 }
 
-/** A store on `file` whose fdatasyncs wait until the test lets them return (`release`). */
+/**
+ * A store on `file` whose fdatasyncs wait until the test lets them return (`release`), or
+ * until it stops holding them (`open`: what waits returns, and later ones sync at once).
+ */
 export function heldSyncStore(file: string) {
   const held: (() => void)[] = [];
   let asked: (() => void) | null = null;
+  let holding = true;
   const store = new RunStore(
     openDatabase(file),
-    new WalSync(file, (_fd, done) => {
+    new WalSync(file, (fd, done) => {
+      if (!holding) return fdatasync(fd, done);
       held.push(() => done(null));
       asked?.();
     }),
@@ -146,9 +152,15 @@ export function heldSyncStore(file: string) {
   /** Resolves once the store has asked for an fdatasync (at once if one is held). */
   const syncing = (): Promise<void> =>
     held.length > 0 ? Promise.resolve() : withTimeout(new Promise<void>((resolve) => (asked = resolve)), WAIT_MS, 'the store to ask for an fdatasync');
-  return { store, held, syncing, release: () => {
-      for (const f of held.splice(0)) f();
-    }, };
+  const release = () => {
+    for (const f of held.splice(0)) f();
+  };
+  /** Stops holding: what is held is released and later fdatasyncs run. */
+  const open = () => {
+    holding = false;
+    release();
+  };
+  return { store, held, syncing, release, open };
 }
 
 /**

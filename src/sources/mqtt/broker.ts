@@ -8,6 +8,7 @@
 // never delays delivery, and only for client messages: the broker's own publishes (run
 // events, $SYS/, the mqtt_publish tool) have no client and never become events. A
 // message's delivery to subscribers does not wait for any of them to read (outbox.ts).
+// While the gateway is behind (`whenReady`), a publisher's next packets are not read.
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import mqttPacket from 'mqtt-packet';
@@ -48,6 +49,12 @@ export interface BrokerDeps {
   limits?: Partial<BrokerLimits>;
   logger: Logger;
   onEvent: (event: GatewayEvent) => void;
+  /**
+   * Called after each client message has been handed on, with what lets the broker read
+   * that client's next packets: a gateway that falls behind calls it later, and the
+   * client's socket is not read meanwhile. Default: at once.
+   */
+  whenReady?: (readMore: () => void) => void;
   onResult: (runId: string, result: { status: StepStatus; output: string }, clientId: string) => void;
   /** `<prefix>/runs/<run_id>/approve` and `.../cancel` from a client allowed to send them. */
   onCommand?: (runId: string, command: 'approve' | 'cancel', sender: CommandSender) => void;
@@ -135,9 +142,14 @@ export class EmbeddedBroker {
       ...(this.access.filtersDelivery
         ? { authorizeForward: (client: Client, packet: AedesPublishPacket) => (this.access.mayReceive(client, packet.topic) ? packet : null) }
         : {}),
+      // aedes parses a client's next packets only once `done` of each publish in its last
+      // read has been called: holding it keeps the socket unread, and TCP's flow control
+      // then holds a flood in the sender and the kernel, not in this process.
       published: (packet, client: Client | null, done) => {
-        if (client !== null) this.fromClient(packet, client);
-        done(null);
+        if (client === null) return done(null);
+        this.fromClient(packet, client);
+        if (this.deps.whenReady === undefined) done(null);
+        else this.deps.whenReady(() => done(null));
       },
     });
     detachDeliveries(aedes);
