@@ -6,39 +6,27 @@
 import type { GatewayEvent } from '../core/events.js';
 import type { Executors } from '../executors/types.js';
 import type { Logger } from '../core/log.js';
-import type { SopDefinition, Step } from '../sop/types.js';
+import type { SopDefinition } from '../sop/types.js';
 import type { LedgerEntry, RunStore } from '../store/run-store.js';
 import type { OutboxStore } from '../store/outbox.js';
 import type { Clock } from '../core/clock.js';
 import { ActiveRuns } from './active-runs.js';
 import { RunListeners } from './listeners.js';
-import { gateFor } from './gates.js';
 import { ApprovalTimers } from './approval-timers.js';
 import { stepHandoff } from './handoff.js';
 import { admit } from './admission.js';
 import { RefusalLog } from './refusals.js';
-import { runAction, runInline } from './run-action.js';
 import { Snapshots } from './snapshots.js';
 import type { StorageStatus } from './storage-guard.js';
 import { Writes } from './writes.js';
+import { Transitions } from './transitions.js';
 import { EngineCounters, type EngineStats } from './counters.js';
 import { newRunRecord, publicRun, RunState, Tx } from './run-state.js';
 import { PREVIEW_BYTES, previewRun, type RunPreview } from './run-preview.js';
-import { excerpt, MAX_CHAR_BYTES } from '../core/text.js';
+import { MAX_CHAR_BYTES } from '../core/text.js';
 import { storedRuns } from './recovery.js';
-import type { Run, RunEvent, RunEventKind, RunStatus, StepStatus } from '../core/run.js';
+import type { Run, RunEvent, RunStatus, StepStatus } from '../core/run.js';
 import type { ActionResult, Actor, RefusalReason, StartResult, StorageUnavailable } from './types.js';
-import { isoTime } from '../core/time.js';
-import { errorMessage } from '../core/errors.js';
-
-/**
- * Inline steps (Executor.inline: `log`) one transaction runs in a row before the next is
- * launched as usual: proceed and stepFinished recurse once per step, and one event must
- * not hold the event loop for a SOP of thousands of log steps.
- */
-const MAX_INLINE_STEPS = 32;
-/** Bytes of a failed step's output that its run's reason quotes. */
-const REASON_OUTPUT_BYTES = 200;
 
 export interface EngineOptions {
   store: RunStore;
@@ -62,10 +50,10 @@ export class Engine {
   private readonly snapshots = new Snapshots();
   private readonly runs: ActiveRuns;
   private readonly listeners: RunListeners;
-  private stopping = false;
   private readonly writes: Writes;
   private readonly timers: ApprovalTimers;
   private readonly counters = new EngineCounters();
+  private readonly transitions: Transitions;
 
   constructor(options: EngineOptions) {
     this.options = options;
@@ -75,14 +63,25 @@ export class Engine {
     this.listeners = new RunListeners(this.log);
     this.refusals = new RefusalLog(options.clock, (row) => {
       const detail = row.count === 1 ? row.message : `${row.message} (${row.count} refusals coalesced)`;
-      this.writes.refusalRow({ ...this.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
+      this.writes.refusalRow({ ...this.transitions.entry('refused', row.sopName, null, null, 'engine'), detail: `${row.reason}: ${detail}` });
     });
     this.timers = new ApprovalTimers(options.clock, options.approvalTimeoutSecs, (st, since) =>
       this.writes.background((tx) => {
         if (!this.runs.has(st.record.run_id) || st.record.status !== 'waiting_approval' || st.record.waiting_since !== since) return;
-        this.passGate(tx, st, 'timeout', `approved automatically after ${options.approvalTimeoutSecs}s (${st.sop.priority} priority)`);
+        this.transitions.passGate(tx, st, 'timeout', `approved automatically after ${options.approvalTimeoutSecs}s (${st.sop.priority} priority)`);
       }),
     );
+    this.transitions = new Transitions({
+      clock: options.clock,
+      log: this.log,
+      executors: options.executors,
+      outbox: options.outbox,
+      runs: this.runs,
+      listeners: this.listeners,
+      timers: this.timers,
+      counters: this.counters,
+      writes: this.writes,
+    });
   }
 
   /** The SOP set new runs start from; active runs keep the definition they started with. */
@@ -126,13 +125,13 @@ export class Engine {
         this.writes.background((tx) => {
           if (!this.runs.has(id) || st.record.phase !== 'executing') return;
           tx.touch(st);
-          tx.ledger.push({ ...this.entry('resumed', st.record.sop_name, id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
+          tx.ledger.push({ ...this.transitions.entry('resumed', st.record.sop_name, id, st.record.current_step, 'engine'), detail: 'step re-executed after a restart' });
           st.stepStartedAt = this.options.clock.now(); // the step's new attempt starts now
-          tx.after(() => this.launch(st));
+          tx.after(() => this.transitions.launch(st));
         });
       } else if (st.record.phase === null) {
         this.writes.background((tx) => {
-          if (this.runs.has(id) && st.record.phase === null) this.proceed(tx, st);
+          if (this.runs.has(id) && st.record.phase === null) this.transitions.proceed(tx, st);
         });
       }
     }
@@ -143,7 +142,7 @@ export class Engine {
 
   /** Stops timers and in-flight actions without changing any run: a restart resumes them. */
   stop(): void {
-    this.stopping = true;
+    this.transitions.stop();
     this.writes.stop();
     this.timers.close();
     for (const st of this.runs.values()) {
@@ -185,10 +184,10 @@ export class Engine {
       tx.snapshots.push([snapshot.hash, snapshot.json]);
       tx.after(() => this.snapshots.stored(snapshot.hash));
     }
-    tx.ledger.push({ ...this.entry('started', sop.name, st.record.run_id, null, actor), detail: describeEvent(event) });
+    tx.ledger.push({ ...this.transitions.entry('started', sop.name, st.record.run_id, null, actor), detail: describeEvent(event) });
     tx.after(() => this.counters.started++);
-    this.announce(tx, 'started', st);
-    this.proceed(tx, st);
+    this.transitions.announce(tx, 'started', st);
+    this.transitions.proceed(tx, st);
     return this.commitWithRun(tx, st);
   }
 
@@ -209,7 +208,7 @@ export class Engine {
     }
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
-    this.passGate(tx, st, actor, detail);
+    this.transitions.passGate(tx, st, actor, detail);
     return this.commitWithRun(tx, st);
   }
 
@@ -245,8 +244,8 @@ export class Engine {
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
     tx.touch(st);
-    tx.ledger.push({ ...this.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: result.status });
-    this.stepFinished(tx, st, result.status, result.output ?? '');
+    tx.ledger.push({ ...this.transitions.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: result.status });
+    this.transitions.stepFinished(tx, st, result.status, result.output ?? '');
     return this.commitWithRun(tx, st);
   }
 
@@ -257,7 +256,7 @@ export class Engine {
     const tx = new Tx();
     tx.touch(st);
     const reason = `cancelled by ${actor}`;
-    this.finish(tx, st, 'cancelled', reason, actor, by === undefined ? reason : `${reason} (${by})`);
+    this.transitions.finish(tx, st, 'cancelled', reason, actor, by === undefined ? reason : `${reason} (${by})`);
     return this.commitWithRun(tx, st);
   }
 
@@ -317,160 +316,6 @@ export class Engine {
     return this.writes.status();
   }
 
-  // --- transitions: each mutates state and queues its writes and effects on a Tx ---
-
-  /** Moves a run to its current step: waits at a gate, launches the action, or hands the step off. */
-  private proceed(tx: Tx, st: RunState): void {
-    const rec = st.record;
-    tx.touch(st);
-    const step = st.step();
-    if (step === undefined) {
-      this.finish(tx, st, 'completed', null, 'engine');
-      return;
-    }
-    const gate = gateFor(st.sop, step);
-    if (gate !== 'none' && !rec.approved) {
-      rec.status = 'waiting_approval';
-      rec.phase = 'gate';
-      rec.waiting_since = isoTime(this.options.clock.now());
-      tx.ledger.push({ ...this.entry('waiting', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: gate === 'confirmation' ? 'requires confirmation' : `${st.sop.execution_mode} mode` });
-      tx.after(() => this.timers.arm(st));
-      this.announce(tx, 'waiting_approval', st);
-      tx.after(() => this.listeners.waitingMayHaveChanged());
-      return;
-    }
-    rec.status = 'running';
-    rec.waiting_since = null;
-    st.stepStartedAt = this.options.clock.now();
-    tx.ledger.push(this.entry('step_started', rec.sop_name, rec.run_id, rec.current_step, 'engine'));
-    if (step.action !== null) {
-      const outcome = tx.inlineSteps < MAX_INLINE_STEPS ? runInline(this.options.executors, st, step, step.action) : undefined;
-      if (outcome !== undefined) {
-        // Its result goes into this transaction; what it does waits until that is durable.
-        tx.inlineSteps++;
-        const effect = outcome.effect;
-        if (effect !== undefined) tx.after(() => this.safely(effect, `step ${rec.current_step} of run ${rec.run_id}`));
-        this.stepFinished(tx, st, outcome.status, outcome.output);
-        return;
-      }
-      rec.phase = 'executing';
-      tx.after(() => this.launch(st));
-    } else {
-      rec.phase = 'external';
-      this.announce(tx, 'step', st, step);
-    }
-  }
-
-  private passGate(tx: Tx, st: RunState, actor: Actor, detail: string | null): void {
-    tx.touch(st);
-    this.timers.cancel(tx, st);
-    st.record.approved = true;
-    tx.ledger.push({ ...this.entry('approved', st.record.sop_name, st.record.run_id, st.record.current_step, actor), detail });
-    tx.after(() => this.listeners.waitingMayHaveChanged());
-    this.proceed(tx, st);
-  }
-
-  private stepFinished(tx: Tx, st: RunState, status: StepStatus, output: string): void {
-    const rec = st.record;
-    const step = st.step()!;
-    const now = this.options.clock.now();
-    const tool = step.action?.tool ?? 'external';
-    const seconds = (now - (st.stepStartedAt ?? now)) / 1000;
-    tx.after(() => this.counters.step(tool, seconds));
-    tx.results.push([rec.run_id, st.putResult({ step_number: rec.current_step, status, output, started_at: isoTime(st.stepStartedAt ?? now), completed_at: isoTime(now) })]);
-    tx.ledger.push({ ...this.entry('step_finished', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: status });
-    tx.touch(st);
-    if (step.action === null) tx.after(() => this.listeners.externalStepEnded(rec.run_id));
-    if (status === 'failed') {
-      const policy = step.on_failure;
-      if (policy.policy === 'retry' && rec.attempt < policy.retries) {
-        rec.attempt++;
-        tx.ledger.push({ ...this.entry('retry', rec.sop_name, rec.run_id, rec.current_step, 'engine'), detail: `retry ${rec.attempt} of ${policy.retries}` });
-        rec.approved = true; // a retry does not ask for approval again
-        this.proceed(tx, st);
-        return;
-      }
-      if (policy.policy !== 'continue') {
-        // The reason goes into the ledger, run events and the journal: the step result has it all.
-        this.finish(tx, st, 'failed', `Step ${rec.current_step} failed: ${excerpt(output, REASON_OUTPUT_BYTES)}`, 'engine');
-        return;
-      }
-    }
-    rec.current_step++;
-    rec.approved = false;
-    rec.attempt = 0;
-    this.proceed(tx, st);
-  }
-
-  /** `detail` is the ledger's (the reason unless told), `reason` the run's. */
-  private finish(tx: Tx, st: RunState, status: 'completed' | 'failed' | 'cancelled', reason: string | null, actor: Actor, detail = reason): void {
-    const rec = st.record;
-    const now = this.options.clock.now();
-    // A waiting run that is cancelled waits no more.
-    if (rec.status === 'waiting_approval') tx.after(() => this.listeners.waitingMayHaveChanged());
-    rec.status = status;
-    rec.phase = null;
-    rec.waiting_since = null;
-    // A completed run moved past its last step: it reads "step N of N", not "N+1 of N".
-    rec.current_step = Math.min(rec.current_step, rec.total_steps);
-    rec.completed_at = isoTime(now);
-    rec.reason = reason;
-    tx.touch(st);
-    tx.ledger.push({ ...this.entry(status, rec.sop_name, rec.run_id, null, actor), detail });
-    // Stored only for SOPs with a cooldown: it is the only reader, and it saves a write per run.
-    if (st.sop.cooldown_secs > 0) tx.cooldowns.push([rec.sop_name, now]);
-    this.runs.finish(tx, st, now);
-    this.timers.cancel(tx, st);
-    tx.after(() => st.abort?.abort()); // a cancelled action stops once the cancel is durable
-    tx.after(() => this.counters.finished[status]++); // counted once durable, as the metrics say
-    this.announce(tx, status, st);
-  }
-
-  /** A run event: in the outbox with the change (when there is one), told to listeners once it is durable. */
-  private announce(tx: Tx, kind: RunEventKind, st: RunState, step?: Step): void {
-    if (this.options.outbox !== undefined) tx.announced.push({ kind, st, step });
-    tx.after(() => this.listeners.emit(kind, st, step === undefined ? undefined : stepHandoff(st.sop, st.toRun(), step)));
-  }
-
-  // --- effects ---
-
-  private launch(st: RunState): void {
-    if (this.stopping || !this.runs.has(st.record.run_id)) return;
-    const step = st.step();
-    if (step?.action == null) return;
-    const generation = ++st.generation;
-    const abort = new AbortController();
-    st.abort = abort;
-    const id = st.record.run_id;
-    const done = (status: 'completed' | 'failed', output: string): void => {
-      // A stopping gateway or a superseded attempt ignores the result.
-      if (this.stopping || st.generation !== generation) return;
-      // A cancel that is not durable yet may still be taken back: wait and see.
-      const finishing = this.runs.finishing(id);
-      if (finishing !== undefined) {
-        finishing.after(() => {}, () => done(status, output));
-        return;
-      }
-      this.writes.background((tx) => {
-        // A cancelled run ignores the result.
-        if (this.stopping || st.generation !== generation || !this.runs.has(id) || st.record.phase !== 'executing') return;
-        tx.touch(st);
-        st.abort = undefined; // nothing left to abort
-        this.stepFinished(tx, st, status, output);
-      });
-    };
-    runAction(this.options.executors, st, step, abort.signal, done);
-  }
-
-  /** An effect that throws must not keep the transaction's later effects (and callers) from running. */
-  private safely(effect: () => void, what: string): void {
-    try {
-      effect();
-    } catch (err) {
-      this.log.log('error', `${what} failed after its result was stored: ${errorMessage(err)}`);
-    }
-  }
-
   /** Resolves with the run as this change left it once it is durable, or with why it is not. */
   private commitWithRun(tx: Tx, st: RunState): Promise<{ ok: true; run: Run } | StorageUnavailable> {
     return this.writes.request(tx, { ok: true as const, run: st.toRun() });
@@ -495,9 +340,6 @@ export class Engine {
     this.writes.flush();
   }
 
-  private entry(kind: string, sopName: string, runId: string | null, step: number | null, actor: Actor) {
-    return { at: isoTime(this.options.clock.now()), kind, sop_name: sopName, run_id: runId, step_number: step, actor, detail: null as string | null };
-  }
 }
 
 function describeEvent(event: GatewayEvent): string {

@@ -2,7 +2,6 @@
 // builds every component from the config, wires sources → matcher → engine → store,
 // starts them in order and stops them in reverse.
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadBoardProfiles, type BoardProfile } from '../config/board-profile.js';
 import type { GatewayConfig } from '../config/config.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -12,7 +11,8 @@ import type { GatewayEvent } from '../core/events.js';
 import { createExecutors } from '../executors/index.js';
 import { HttpApi, httpMetrics, loadOrCreateToken } from '../http/index.js';
 import type { Logger } from '../core/log.js';
-import { byLabel, renderMetrics, type Metric } from '../core/prometheus.js';
+import { renderMetrics } from '../core/prometheus.js';
+import { gatewayMetrics, LoopDelay } from './metrics.js';
 import { brokerMetrics } from '../sources/mqtt/metrics.js';
 import { loadSopSet, type ReloadResult, type SopSet } from './sop-set.js';
 import { approvalButton } from './approval-button.js';
@@ -33,17 +33,8 @@ import { VERSION } from '../core/version.js';
 import { errorMessage } from '../core/errors.js';
 import { escapeControls, excerpt } from '../core/text.js';
 
-const LOOP_DELAY_RESOLUTION_MS = 10;
 /** A run's reason in its journal line: a few hundred bytes, however much a step printed. */
 const LOGGED_REASON_BYTES = 300;
-
-/**
- * Seconds late, from monitorEventLoopDelay's nanoseconds: it records the whole interval
- * between its timer's runs, so an idle loop reads as the resolution, not as zero.
- */
-function lateness(ns: number): number {
-  return Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS) / 1000;
-}
 
 /** Who sent an MQTT command, for the ledger: `user "alice", client id "agent-1"`. */
 function senderText(sender: CommandSender): string {
@@ -87,7 +78,7 @@ export class Gateway {
   private set!: SopSet;
   private readonly startedAt: number;
   /** How late timers and I/O callbacks run: what a stall costs every client. */
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  private readonly loopDelay = new LoopDelay();
   private dispatcher!: Dispatcher;
   private stopped: Promise<void> | null = null;
   /** The last reload asked for: the next one waits for it. */
@@ -343,75 +334,17 @@ export class Gateway {
   }
 
   private metrics(): string {
-    const stats = this.engine.stats();
-    const sync = this.store.sync?.takeStats() ?? { syncs: 0, seconds: 0, maxSeconds: 0 };
-    const metrics: Metric[] = [
-      { name: 'sopgate_events_total', help: 'Events received, by source.', type: 'counter', samples: byLabel('source', this.dispatcher.events) },
-      { name: 'sopgate_matches_total', help: 'SOP matches (runs asked for).', type: 'counter', samples: [{ value: this.dispatcher.matches }] },
-      { name: 'sopgate_runs_started_total', help: 'Runs started.', type: 'counter', samples: [{ value: stats.runsStarted }] },
-      { name: 'sopgate_runs_finished_total', help: 'Runs finished, by status.', type: 'counter', samples: byLabel('status', stats.runsFinished) },
-      { name: 'sopgate_runs_active', help: 'Active runs, by status.', type: 'gauge', samples: byLabel('status', stats.activeByStatus) },
-      { name: 'sopgate_refusals_total', help: 'Refused starts, by reason.', type: 'counter', samples: byLabel('reason', stats.refusals) },
-      {
-        name: 'sopgate_step_seconds_sum',
-        help: 'Total duration of finished steps, by tool.',
-        type: 'counter',
-        samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.seconds })),
-      },
-      {
-        name: 'sopgate_step_seconds_count',
-        help: 'Finished steps, by tool.',
-        type: 'counter',
-        samples: Object.entries(stats.steps).map(([tool, t]) => ({ labels: { tool }, value: t.count })),
-      },
-      {
-        name: 'sopgate_storage_available',
-        help: 'Whether the state database takes writes (0: degraded, state changes answer 503 until a retry succeeds).',
-        type: 'gauge',
-        samples: [{ value: stats.storage.available ? 1 : 0 }],
-      },
-      { name: 'sopgate_store_commits_total', help: 'Transactions written to the database (one holds every state change of one event-loop turn).', type: 'counter', samples: [{ value: stats.commits }] },
-      { name: 'sopgate_store_backlog', help: 'State changes queued or written but not yet durable.', type: 'gauge', samples: [{ value: stats.backlog.size }] },
-      {
-        name: 'sopgate_store_backlog_full_total',
-        help: 'Times the state changes not yet durable reached their bound: the broker stops reading publishers until they drain to half of it.',
-        type: 'counter',
-        samples: [{ value: stats.backlog.fills }],
-      },
-      {
-        name: 'sopgate_store_syncs_total',
-        help: 'fdatasyncs of the WAL with [store] synchronous = "full"; each covers every commit written before it began.',
-        type: 'counter',
-        samples: [{ value: sync.syncs }],
-      },
-      { name: 'sopgate_store_sync_seconds_sum', help: 'Total time the WAL fdatasyncs took.', type: 'counter', samples: [{ value: sync.seconds }] },
-      {
-        name: 'sopgate_store_sync_seconds_max',
-        help: 'Slowest WAL fdatasync since the previous scrape: a disk or SD card that starts to fail shows here first.',
-        type: 'gauge',
-        samples: [{ value: sync.maxSeconds }],
-      },
-      ...brokerMetrics(this.broker?.clients() ?? 0, this.broker?.stats() ?? null),
-      { name: 'sopgate_sops_loaded', help: 'SOPs loaded (without errors).', type: 'gauge', samples: [{ value: this.set.sops.length }] },
-      {
-        name: 'sopgate_event_loop_delay_seconds',
-        help: 'Event loop delay since the last scrape: quantiles and max (timers and sockets wait this long).',
-        type: 'gauge',
-        samples: [
-          { labels: { quantile: '0.5' }, value: lateness(this.loopDelay.percentile(50)) },
-          { labels: { quantile: '0.99' }, value: lateness(this.loopDelay.percentile(99)) },
-          { labels: { quantile: '1' }, value: lateness(this.loopDelay.max) },
-        ],
-      },
-      {
-        name: 'sopgate_event_loop_delay_samples',
-        help: 'Event loop delay samples (one per 10 ms) since the last scrape, behind the quantiles: at 0 they say nothing.',
-        type: 'gauge',
-        samples: [{ value: this.loopDelay.count }],
-      },
-      { name: 'sopgate_uptime_seconds', help: 'Seconds since the daemon started.', type: 'gauge', samples: [{ value: (this.clock.now() - this.startedAt) / 1000 }] },
-    ];
-    this.loopDelay.reset();
-    return renderMetrics([...metrics, ...(this.hardware?.metrics() ?? []), ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
+    const gateway = gatewayMetrics({
+      engine: this.engine.stats(),
+      sync: this.store.sync?.takeStats() ?? { syncs: 0, seconds: 0, maxSeconds: 0 },
+      events: this.dispatcher.events,
+      matches: this.dispatcher.matches,
+      broker: brokerMetrics(this.broker?.clients() ?? 0, this.broker?.stats() ?? null),
+      sopsLoaded: this.set.sops.length,
+      loopDelay: this.loopDelay.take(),
+      uptimeSeconds: (this.clock.now() - this.startedAt) / 1000,
+    });
+    return renderMetrics([...gateway, ...(this.hardware?.metrics() ?? []), ...(this.upstream?.metrics() ?? []), ...httpMetrics(this.http.stats())]);
   }
+
 }
