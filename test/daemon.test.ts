@@ -101,6 +101,12 @@ describe('daemon', () => {
     const run = await runWhen(id, 'completed');
     assert.equal(run.status, 'completed');
     assert.deepEqual(run.step_results.map((r: any) => r.output), ['looked', 'shipped']);
+    // The ledger names who reported each result: the CLI through the API, a client over MQTT.
+    const reported = (await h.api('GET', `/api/ledger?run=${id}`)).body.filter((e: any) => e.kind === 'advanced');
+    assert.deepEqual(
+      reported.map((e: any) => `${e.actor}: ${e.detail}`),
+      ['cli: completed', 'mqtt: completed (user "operator", client id "ops-console")'],
+    );
 
     const shown = await cli(h.root, 'runs', '--sop', 'deploy', '--json', '--config', h.cliConfig);
     assert.equal(JSON.parse(shown.stdout)[0].run_id, id);

@@ -39,8 +39,8 @@ const broker = new EmbeddedBroker({
     events.push(e);
     signal.emit('event', e);
   },
-  onResult: (runId, r, clientId) => {
-    results.push(`${runId} ${r.status} ${clientId}`);
+  onResult: (runId, r, sender) => {
+    results.push(`${runId} ${r.status} ${sender.username} ${sender.clientId}`);
     signal.emit('result');
   },
   onCommand: (runId, command, sender) => {
@@ -129,7 +129,7 @@ describe('broker ACL on <event_prefix>/', () => {
     const alice = await as('alice');
     await alice.publishAsync('site/gw/runs/r-5/result', '{"status":"completed","output":"done"}');
     while (results.length === 0) await once(signal, 'result');
-    assert.deepEqual(results, ['r-5 completed alice']);
+    assert.deepEqual(results, ['r-5 completed alice alice']);
     const closed = whenClosed(alice);
     alice.publish('site/gw/runs/r-5/started', '{}');
     await closed;

@@ -232,7 +232,8 @@ export class Engine {
     return this.listeners.addWaitingCount(listener, () => this.waitingCount());
   }
 
-  advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor): Promise<ActionResult> {
+  /** An external step's result; `by` (who sent it, when known) goes into the ledger. */
+  advance(runId: string, result: { status: StepStatus; output?: string }, actor: Actor, by?: string): Promise<ActionResult> {
     const st = this.runs.get(runId);
     if (st === undefined) return Promise.resolve(this.runs.notActive(runId));
     if (st.record.status === 'waiting_approval') {
@@ -244,7 +245,7 @@ export class Engine {
     if (!this.writes.available) return Promise.resolve(this.writes.refused());
     const tx = new Tx();
     tx.touch(st);
-    tx.ledger.push({ ...this.transitions.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: result.status });
+    tx.ledger.push({ ...this.transitions.entry('advanced', st.record.sop_name, runId, st.record.current_step, actor), detail: by === undefined ? result.status : `${result.status} (${by})` });
     this.transitions.stepFinished(tx, st, result.status, result.output ?? '');
     return this.commitWithRun(tx, st);
   }

@@ -189,7 +189,7 @@ export class Gateway {
         },
         // A client's next packets wait while the engine's writes are behind.
         whenReady: (readMore) => this.engine.whenCaughtUp(readMore),
-        onResult: (runId, result) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt'))),
+        onResult: (runId, result, sender) => this.inbound.pass(() => this.fromMqtt('result', runId, this.engine.advance(runId, result, 'mqtt', senderText(sender)))),
         onCommand: (runId, command, sender) =>
           this.inbound.pass(() => {
             const by = senderText(sender);

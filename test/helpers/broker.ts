@@ -28,8 +28,8 @@ export async function startBroker(t: TestContext, deps: Partial<BrokerDeps> = {}
       events.push(e);
       signal.emit('change');
     },
-    onResult: (runId, r, clientId) => {
-      results.push({ runId, ...r, clientId });
+    onResult: (runId, r, sender) => {
+      results.push({ runId, ...r, clientId: sender.clientId });
       signal.emit('change');
     },
     now: () => new Date('2025-01-02T03:04:05.000Z'),

@@ -55,7 +55,7 @@ export interface BrokerDeps {
    * client's socket is not read meanwhile. Default: at once.
    */
   whenReady?: (readMore: () => void) => void;
-  onResult: (runId: string, result: { status: StepStatus; output: string }, clientId: string) => void;
+  onResult: (runId: string, result: { status: StepStatus; output: string }, sender: CommandSender) => void;
   /** `<prefix>/runs/<run_id>/approve` and `.../cancel` from a client allowed to send them. */
   onCommand?: (runId: string, command: 'approve' | 'cancel', sender: CommandSender) => void;
   now?: () => Date;
@@ -267,8 +267,9 @@ export class EmbeddedBroker {
     const payload = typeof packet.payload === 'string' ? packet.payload : packet.payload.toString('utf8');
     if (this.topics.owns(topic)) {
       const c = this.topics.command(topic);
-      if (c?.command === 'result') this.result(c.runId, payload, client.id);
-      else if (c !== null) this.runCommand(c.runId, c.command, { clientId: client.id, username: this.access.userOf(client) });
+      const sender = { clientId: client.id, username: this.access.userOf(client) };
+      if (c?.command === 'result') this.result(c.runId, payload, sender);
+      else if (c !== null) this.runCommand(c.runId, c.command, sender);
       return;
     }
     this.counts.eventsEmitted++;
@@ -291,16 +292,16 @@ export class EmbeddedBroker {
     }
   }
 
-  private result(runId: string, payload: string, clientId: string): void {
+  private result(runId: string, payload: string, sender: CommandSender): void {
     const result = parseStepResult(payload);
     if (typeof result === 'string') {
       this.counts.dropped++;
-      this.log.log('warn', `result from ${clientId} for run ${runId} ignored: ${result}`);
+      this.log.log('warn', `result from ${sender.clientId} for run ${runId} ignored: ${result}`);
       return;
     }
     this.counts.results++;
     try {
-      this.deps.onResult(runId, result, clientId);
+      this.deps.onResult(runId, result, sender);
     } catch (err) {
       this.fail(`result listener failed for run ${runId}: ${errorMessage(err)}`);
     }
