@@ -29,12 +29,16 @@ interface ClientDeliveries {
   deliverQoS: Deliver;
 }
 
-/** The callback a live delivery carries: the mqemitter slot has been released already. */
+/** The callback a live delivery carries: its mqemitter slot is released by the broker, not by the write. */
 const LIVE = (): void => {};
 
 /**
- * Subscriptions get a listener that hands the message on and releases the slot at once:
- * what a client has not read waits in its own bounded backlog, not in the broker's queue.
+ * Subscriptions get a listener that hands the message on and releases its mqemitter slot
+ * at the end of the event-loop turn, written or not: what a client has not read waits in
+ * its own bounded backlog, not in the broker's queue. At the end of the turn rather than at
+ * once, so that the broker keeps aedes' own pace: a publisher's next packets are parsed
+ * once this turn's deliveries have gone out (sockets are corked until then). Released at
+ * once, gateway pass-through fell to three quarters of what it is this way.
  */
 export function detachDeliveries(aedes: Aedes): void {
   type Subscribe = (topic: string, deliver: Deliver, done?: () => void) => void;
@@ -42,13 +46,19 @@ export function detachDeliveries(aedes: Aedes): void {
   const subscribe = internal.subscribe.bind(aedes);
   const unsubscribe = internal.unsubscribe.bind(aedes);
   const detached = new WeakMap<Deliver, Deliver>();
+  let unreleased: (() => void)[] = [];
+  const releaseAll = (): void => {
+    const slots = unreleased;
+    unreleased = [];
+    for (const released of slots) released();
+  };
   internal.subscribe = (topic, deliver, done) => {
     let listener = detached.get(deliver);
     if (listener === undefined) {
       // Two parameters: mqemitter passes the packet only to listeners that declare it.
       listener = (packet, released) => {
         deliver(packet, LIVE);
-        released();
+        if (unreleased.push(released) === 1) setImmediate(releaseAll);
       };
       detached.set(deliver, listener);
     }
