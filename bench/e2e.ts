@@ -267,7 +267,8 @@ function buildRef(ref: string): Build {
   const archive = spawnSync('sh', ['-c', `git archive ${commit.stdout.trim()} | tar -x -C ${JSON.stringify(tree)}`], { cwd: ROOT, stdio: 'inherit' });
   if (archive.status !== 0) throw new Error(`--baseline ${ref}: git archive failed`);
   symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
-  const bundle = join(tmp, 'baseline.cjs');
+  // A folder of its own: the build writes the upstream's mqtt-client.cjs beside the bundle.
+  const bundle = join(tmp, 'baseline-dist/sopgate.cjs');
   if (spawnSync(process.execPath, ['build.mjs', '--outfile', bundle], { cwd: tree, stdio: 'inherit' }).status !== 0) throw new Error(`--baseline ${ref}: the bundle did not build`);
   const unit = readFileSync(join(tree, 'systemd/sopgate.service'), 'utf8');
   return { bundle, flags: unitFlags(unit), env: unitEnv(unit), name: `${ref} (${commit.stdout.trim()})` };

@@ -28,8 +28,8 @@ etc="$prefix/etc/sopgate"
 unit_dir="$prefix/etc/systemd/system"
 state="$prefix/var/lib/sopgate"
 
-if [ ! -f "$src/dist/sopgate.cjs" ]; then
-  echo "install.sh: $src/dist/sopgate.cjs is missing: run npm run build first" >&2
+if [ ! -f "$src/dist/sopgate.cjs" ] || [ ! -f "$src/dist/mqtt-client.cjs" ]; then
+  echo "install.sh: $src/dist/sopgate.cjs or mqtt-client.cjs is missing: run npm run build first" >&2
   exit 1
 fi
 
@@ -38,6 +38,7 @@ mkdir -p "$opt/dist" "$etc/sops" "$unit_dir" "$state"
 # The bundle; what earlier versions kept beside it is removed.
 rm -f "$opt/dist/sopgate.bundle.cjs" "$opt/dist/sopgate.bundle.cjs.v8cache"
 cp "$src/dist/sopgate.cjs" "$opt/dist/sopgate.cjs"
+cp "$src/dist/mqtt-client.cjs" "$opt/dist/mqtt-client.cjs"
 cp "$src/package.json" "$opt/package.json"
 # The documentation, where the unit's Documentation= points: README.md and docs/.
 cp "$src/README.md" "$opt/README.md"

@@ -40,6 +40,16 @@ describe('the bundle', () => {
     assert.equal(/[^\x00-\x7f]/.test(text), false);
   });
 
+  test("the upstream's MQTT client is a bundle of its own beside it, ASCII too, and in it alone", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const main = await readFile(bundle, 'latin1');
+    const client = await readFile(join(dir, 'build/mqtt-client.cjs'), 'latin1');
+    assert.equal(/[^\x00-\x7f]/.test(client), false);
+    // esbuild heads each module it bundles with a comment naming its file.
+    assert.match(client, /^\/\/ node_modules\/mqtt\/build\/lib\/client\.js$/m);
+    assert.doesNotMatch(main, /^\/\/ node_modules\/mqtt\//m);
+  });
+
   test('the example workspace validates clean', async () => {
     const r = await sopgate('validate', '--json', '--config', examples);
     assert.equal(r.code, 0, r.stdout + r.stderr);

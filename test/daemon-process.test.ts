@@ -2,7 +2,7 @@
 // out like `npm install --omit=dev` output), real signals, real sockets on port 0 and a
 // real SQLite file that outlives a SIGKILL.
 import assert from 'node:assert/strict';
-import { chmod, readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, readdir, readFile, rename, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
@@ -224,10 +224,10 @@ describe('the daemon process', () => {
     await terminate(second);
   });
 
-  test('the bundle runs from a folder with only dist/sopgate.cjs, package.json and the production dependencies', async () => {
+  test('the bundle runs from a folder with only dist/, package.json and the production dependencies', async () => {
     const pkg = packaged.pkg;
     assert.deepEqual((await readdir(pkg.dir)).sort(), ['dist', 'node_modules', 'package.json']);
-    assert.deepEqual((await readdir(join(pkg.dir, 'dist'))).sort(), ['sopgate.cjs']);
+    assert.deepEqual((await readdir(join(pkg.dir, 'dist'))).sort(), ['mqtt-client.cjs', 'sopgate.cjs']);
     const installed = await readdir(join(pkg.dir, 'node_modules'));
     assert.ok(installed.includes('better-sqlite3'));
     for (const dev of ['aedes', 'mqtt', 'croner', 'smol-toml', 'mdast-util-from-markdown', 'esbuild', 'tsx', 'typescript']) {
@@ -251,6 +251,11 @@ describe('the daemon process', () => {
     assert.equal(validated.code, 0, validated.stdout + validated.stderr);
     assert.match(validated.stdout, /1 SOP checked in .*: 1 clean/);
 
+    // The upstream's MQTT client is read only by a gateway with an [upstream]: this one starts
+    // and runs without the file.
+    const client = join(pkg.dir, 'dist/mqtt-client.cjs');
+    await rename(client, `${client}.away`);
+    packaged.cleanup(() => rename(`${client}.away`, client));
     const d = await daemon(ws.config);
     const version = JSON.parse(await readFile(join(pkg.dir, 'package.json'), 'utf8')).version;
     assert.match(d.lines.join('\n'), new RegExp(`sopgate ${version.replace(/\./g, '\\.')} ready: .*1 SOP\\(s\\) loaded`));

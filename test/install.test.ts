@@ -46,6 +46,7 @@ describe('scripts/install.sh --prefix', () => {
     assert.match(r.stdout, /no user created, systemd not touched/);
 
     assert.deepEqual(await readFile(join(opt(), 'dist/sopgate.cjs')), await readFile(join(REPO, 'dist/sopgate.cjs')));
+    assert.deepEqual(await readFile(join(opt(), 'dist/mqtt-client.cjs')), await readFile(join(REPO, 'dist/mqtt-client.cjs')));
     assert.deepEqual(await readFile(join(opt(), 'package.json')), await readFile(join(REPO, 'package.json')));
     assert.deepEqual(await readFile(join(opt(), 'README.md')), await readFile(join(REPO, 'README.md')));
     const docs = (await readdir(join(REPO, 'docs'))).filter((f) => f.endsWith('.md')).sort();
