@@ -99,7 +99,7 @@ describe('upstream over WebSockets to a real mosquitto', { skip: noMosquittoOrOp
     assert.ok(!c.messages.some((m) => m.topic.startsWith('sopgate/fleet/wss2/')));
   });
 
-  test('the url\'s path is the one asked for', async () => {
+  test('the url\'s path is the one asked for; a path the server does not serve is one clear line, then retries', async () => {
     const broker = await mosquitto();
     const ws = await front(broker.port, { path: '/some/path' });
     const c = await centre(broker, 'sopgate/fleet/#');
@@ -107,5 +107,16 @@ describe('upstream over WebSockets to a real mosquitto', { skip: noMosquittoOrOp
     await gateway(`ws://127.0.0.1:${ws.port}/some/path`);
     assert.equal((await birthOf(c)).state, 'online');
     assert.deepEqual(ws.requests, ['/some/path mqtt']);
+
+    const url = `ws://127.0.0.1:${ws.port}/mqtt`;
+    const elsewhere = await gateway(url, '', 'ws2');
+    const line = await failsAndRetries(elsewhere);
+    assert.equal(
+      line,
+      `error [upstream] cannot connect to ${url}: the server refused the WebSocket upgrade with HTTP 404 (check the path in [upstream] url); ` +
+        'retrying in 1 s, then up to every 30 s',
+    );
+    assert.deepEqual(ws.requests.slice(0, 2), ['/some/path mqtt', '/mqtt mqtt']);
+    assert.equal(ws.connections(), 1);
   });
 });
