@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test';
 import { startDaemon, type DaemonHarness } from './helpers/daemon.js';
 import { Centre, makeCertificates, mosquittoUser, noMosquittoOrOpenssl, type Certificates } from './helpers/mosquitto.js';
 import { REPO, until } from './helpers/process.js';
-import { cleanup, mosquitto, TICK } from './helpers/upstream.js';
+import { cleanup, failsAndRetries, mosquitto, TICK, upstreamLines } from './helpers/upstream.js';
 import { removeTree, tempDir } from './helpers/workspace.js';
 
 let dir: string;
@@ -24,20 +24,6 @@ async function gateway(upstream: string): Promise<DaemonHarness> {
   const h = await startDaemon(TICK, `[upstream]\nprefix = "sopgate/fleet"\n${upstream}\n`);
   cleanup(() => h.daemon.stop());
   return h;
-}
-
-function upstreamLines(h: DaemonHarness, level?: string): string[] {
-  return h.logs.filter((l) => l.includes('[upstream]') && (level === undefined || l.startsWith(`${level} `)));
-}
-
-/** Waits for the first attempt's log line and for a retry after it. */
-async function failsAndRetries(h: DaemonHarness): Promise<string> {
-  const line = await until(async () => upstreamLines(h, 'error')[0], 'the failure line');
-  await until(async () => (upstreamLines(h, 'debug').some((l) => l.includes('still cannot connect')) ? true : undefined), 'a retry', 15_000);
-  assert.equal(upstreamLines(h, 'error').length, 1, 'said once');
-  assert.equal((await h.api('GET', '/api/status')).body.upstream.connected, false);
-  assert.equal((await fetch(`http://127.0.0.1:${h.listening.http.port}/healthz`)).status, 200, 'the gateway goes on');
-  return line;
 }
 
 async function runEventsArrive(h: DaemonHarness, centre: Centre, gw: string): Promise<void> {

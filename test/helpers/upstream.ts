@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { startDaemon, type DaemonHarness, type DaemonOptions } from './daemon.js';
 import { Centre, metric as metricAt, runEvents as runEventsUnder, startMosquitto, type Mosquitto, type MosquittoOptions, type Received } from './mosquitto.js';
+import { until } from './process.js';
 import { removeTree, sopToml, tempDir } from './workspace.js';
 
 export const GW = 'plant3-line1';
@@ -69,4 +70,19 @@ export async function execute(h: DaemonHarness, sop: string, payload?: string): 
   const r = await h.api('POST', `/api/sops/${sop}/execute`, payload);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body.run_id as string;
+}
+
+/** The gateway's log lines of the upstream connection (`level`: only those). */
+export function upstreamLines(h: DaemonHarness, level?: string): string[] {
+  return h.logs.filter((l) => l.includes('[upstream]') && (level === undefined || l.startsWith(`${level} `)));
+}
+
+/** Waits for the first attempt's log line and for a retry after it; returns the line. */
+export async function failsAndRetries(h: DaemonHarness): Promise<string> {
+  const line = await until(async () => upstreamLines(h, 'error')[0], 'the failure line');
+  await until(async () => (upstreamLines(h, 'debug').some((l) => l.includes('still cannot connect')) ? true : undefined), 'a retry', 15_000);
+  assert.equal(upstreamLines(h, 'error').length, 1, 'said once');
+  assert.equal((await h.api('GET', '/api/status')).body.upstream.connected, false);
+  assert.equal((await fetch(`http://127.0.0.1:${h.listening.http.port}/healthz`)).status, 200, 'the gateway goes on');
+  return line;
 }

@@ -137,6 +137,11 @@ export class UpstreamConnection {
     client.on('error', (err) => {
       if (client === this.client) this.problem ??= describe(err);
     });
+    // mqtt.js passes on only the stream errors that have a code; a WebSocket server that
+    // answers the upgrade with an HTTP status (a wrong path) fails the stream without one.
+    client.stream.on('error', (err) => {
+      if (client === this.client) this.problem ??= describe(err);
+    });
     client.on('disconnect', (packet) => {
       if (client === this.client) this.problem ??= disconnectReason(packet.reasonCode ?? 0);
     });
@@ -262,5 +267,8 @@ function describe(err: Error): string {
     if (code.includes('_ALERT_')) return `the broker refused the TLS handshake (${code}): check [upstream] cert and key`;
     if (/CERT|SIGNATURE|ISSUER|ALTNAME/.test(code)) return `the broker's certificate is not trusted: ${err.message} (check [upstream] ca)`;
   }
+  // The ws package's words when the server answers the upgrade with another HTTP status.
+  const status = /^Unexpected server response: (\d+)$/.exec(err.message)?.[1];
+  if (status !== undefined) return `the server refused the WebSocket upgrade with HTTP ${status}${status === '404' ? ' (check the path in [upstream] url)' : ''}`;
   return err.message;
 }
