@@ -89,6 +89,10 @@ describe('[upstream]', () => {
       '4: [upstream] subscribe: "sopgate/gw/runs/#" is under the gateway\'s own topics (sopgate/gw/), which are never events',
     ]);
     assert.deepEqual(findings('[upstream]\nurl = "broker:1883"\n'), ['2: [upstream] url must start with mqtt://, mqtts://, ws:// or wss://, got broker://']);
+    // mqtt.js would read clientId (and more) from the query: the gateway's id is its own.
+    for (const url of ['mqtt://b?clientId=other', 'wss://b/mqtt#x']) {
+      assert.deepEqual(findings(`[upstream]\nurl = "${url}"\n`), ['2: [upstream] url must not carry a query or a fragment: every option has its own key in [upstream]']);
+    }
     assert.deepEqual(findings('[upstream]\nurl = "not a url"\n'), [
       '2: [upstream] url "not a url" is not a URL (expected mqtt://host:port, mqtts://, ws:// or wss://)',
     ]);

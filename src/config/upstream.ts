@@ -65,6 +65,8 @@ export function checkUpstream(u: UpstreamConfig, baseDir: string, embeddedBroker
     if (!UPSTREAM_SCHEMES.includes(url.protocol)) error('url', `url must start with mqtt://, mqtts://, ws:// or wss://, got ${url.protocol}//`);
     else if (url.hostname === '') error('url', 'url names no host');
     if (url.username !== '' || url.password !== '') error('url', 'url must not carry credentials: use username and password_file');
+    // mqtt.js reads options from a URL's query (clientId=... would replace the gateway's own id).
+    if (url.search !== '' || url.hash !== '') error('url', 'url must not carry a query or a fragment: every option has its own key in [upstream]');
   }
   const id = gatewayId(u);
   if (!GATEWAY_ID.test(id)) error('gateway_id', `gateway_id ${JSON.stringify(id)} must be letters, digits, "_" and "-" (one topic level)`);
