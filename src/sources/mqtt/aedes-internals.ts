@@ -3,9 +3,10 @@
 // waiting on sockets that may never drain, so one client that stops reading stalls every
 // publish (and, when it finally leaves, mqemitter's queue of stalled messages unwinds
 // recursively past the stack); and its memory persistence keeps retained and unreleased
-// QoS 2 messages without a ceiling. aedes offers no option for either, so this file wraps
-// a client's deliver0/deliverQoS, the broker's subscribe/unsubscribe (so that only live
-// deliveries are detached from the slot) and four methods of the persistence.
+// QoS 2 messages without a ceiling (and mistakes one PUBREL of a session for another).
+// aedes offers no option for either, so this file wraps a client's deliver0/deliverQoS,
+// the broker's subscribe/unsubscribe (so that only live deliveries are detached from the
+// slot) and five methods of the persistence.
 import type { Aedes, Client, PublishPacket } from 'aedes';
 
 /** What waits to be written to one client: handed to aedes' writer and not yet flushed. */
@@ -108,11 +109,15 @@ export interface PersistenceBounds {
   forgetIncoming(clientId: string): void;
 }
 
+/** A PUBREL takes the place of a QoS 2 message in a session's queue once the client has it. */
+type Outgoing = PublishPacket | { cmd: 'pubrel'; messageId?: number; brokerId?: string; brokerCounter?: number };
+
 interface MemoryPersistence {
   storeRetained(packet: PublishPacket): Promise<void>;
   incomingStorePacket(client: { id: string }, packet: PublishPacket): Promise<void>;
   incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
   cleanIncoming?(client: { id: string }): Promise<void>;
+  outgoingUpdate(client: { id: string }, packet: Outgoing): Promise<void>;
 }
 
 const persistenceOf = (aedes: Aedes) => (aedes as unknown as { persistence: MemoryPersistence }).persistence;
@@ -143,6 +148,28 @@ export function boundPersistence(aedes: Aedes, bounds: PersistenceBounds): void 
       return cleanIncoming(client);
     };
   }
+}
+
+/**
+ * The persistence finds the queue entry a packet updates by its brokerId and brokerCounter
+ * first, and aedes' PUBREL has neither: a second PUBREL while the first was still queued
+ * took the first one's place and id, so the client was never released from one message
+ * and another stayed queued, to be sent again when the client came back. Each PUBREL
+ * gets a counter of its own, which matches no other entry and which aedes keeps when it
+ * sends the PUBREL again from the queue.
+ */
+export function distinctPubrels(aedes: Aedes): void {
+  const p = persistenceOf(aedes);
+  const update = p.outgoingUpdate.bind(p);
+  const brokerId = `${aedes.id}/pubrel`;
+  let counter = 0;
+  p.outgoingUpdate = (client, packet) => {
+    if (packet.cmd === 'pubrel' && packet.brokerId === undefined) {
+      packet.brokerId = brokerId;
+      packet.brokerCounter = ++counter;
+    }
+    return update(client, packet);
+  };
 }
 
 /** Stores (or, with an empty payload, deletes) a retained message without sending it to anyone. */

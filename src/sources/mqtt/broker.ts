@@ -19,7 +19,7 @@ import { parseStepResult, type RunEvent, type StepStatus } from '../../core/run.
 import type { GatewayEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
-import { boundDeliveries, boundPersistence, detachDeliveries, storeRetained } from './aedes-internals.js';
+import { boundDeliveries, boundPersistence, detachDeliveries, distinctPubrels, storeRetained } from './aedes-internals.js';
 import { ConnectionGate } from './connections.js';
 import { Gatekeeper, Refusal, remote } from './gatekeeper.js';
 import { listenAddress } from '../../core/listen.js';
@@ -154,6 +154,7 @@ export class EmbeddedBroker {
     });
     detachDeliveries(aedes);
     boundPersistence(aedes, this.memory);
+    distinctPubrels(aedes);
     // 'error' is missing from aedes' typed events; an unhandled one would kill the daemon.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.fail(`broker: ${err.message}`));
     aedes.on('clientError', (client, err) => this.clientError(client, err));
