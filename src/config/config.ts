@@ -33,9 +33,10 @@ const GATEWAY_ACCESS = ['none', 'read', 'readwrite'];
 
 /**
  * What the embedded broker may hold, sized for a 512 MB board: per client, the messages
- * waiting to be written to it and the QoS 2 messages it sent and has not released; for the
- * whole broker, the retained messages. The worst case is about max_connections ×
- * (max_queued_bytes + max_inflight_bytes) + max_retained_bytes.
+ * waiting to be written to it (or kept for its persistent session while it is away) and the
+ * QoS 2 messages it sent and has not released; for the whole broker, the retained messages.
+ * The worst case is about max_connections × (max_queued_bytes + max_inflight_bytes) +
+ * max_retained_bytes, plus max_queued_bytes per persistent session whose client is away.
  */
 export const BROKER_LIMITS = {
   max_queued_messages: 1000,
@@ -83,7 +84,11 @@ const SECTIONS = {
     event_prefix: str('sopgate'),
     max_packet_bytes: int(1, 262144),
     max_connections: int(1, 256),
-    /** Messages waiting to be written to one client; past either bound QoS 0 ones are dropped, and a QoS 1/2 one disconnects it. */
+    /**
+     * Messages waiting to be written to one client (past either bound QoS 0 ones are dropped,
+     * and a QoS 1/2 one disconnects it), and QoS 1/2 ones kept for its persistent session
+     * while it is away (past either bound newer ones are dropped for it).
+     */
     max_queued_messages: int(1, BROKER_LIMITS.max_queued_messages),
     max_queued_bytes: int(1, BROKER_LIMITS.max_queued_bytes),
     /** Bytes of QoS 2 messages one client sent and has not released (PUBREL); past it the client is disconnected. */

@@ -2,10 +2,12 @@
 // holds each message's mqemitter slot until it has been written to every subscriber,
 // waiting on sockets that may never drain, so one client that stops reading stalls every
 // publish (and, when it finally leaves, mqemitter's queue of stalled messages unwinds
-// recursively past the stack); and its memory persistence keeps retained and unreleased
-// QoS 2 messages without a ceiling. aedes offers no option for either, so this file wraps
-// a client's deliver0/deliverQoS, the broker's subscribe/unsubscribe (so that only live
-// deliveries are detached from the slot) and four methods of the persistence.
+// recursively past the stack); and its memory persistence keeps retained messages,
+// unreleased QoS 2 messages and the QoS 1/2 messages queued for a persistent session
+// whose client is away without a ceiling (and mistakes one PUBREL of a session for
+// another). aedes offers no option for either, so this file wraps a client's
+// deliver0/deliverQoS, the broker's subscribe/unsubscribe (so that only live deliveries
+// are detached from the slot) and eight methods of the persistence.
 import type { Aedes, Client, PublishPacket } from 'aedes';
 
 /** What waits to be written to one client: handed to aedes' writer and not yet flushed. */
@@ -108,11 +110,18 @@ export interface PersistenceBounds {
   forgetIncoming(clientId: string): void;
 }
 
+/** A PUBREL takes the place of a QoS 2 message in a session's queue once the client has it. */
+type Outgoing = PublishPacket | { cmd: 'pubrel'; messageId?: number; brokerId?: string; brokerCounter?: number };
+
 interface MemoryPersistence {
   storeRetained(packet: PublishPacket): Promise<void>;
   incomingStorePacket(client: { id: string }, packet: PublishPacket): Promise<void>;
   incomingDelPacket(client: { id: string }, packet: { messageId?: number }): Promise<void>;
   cleanIncoming?(client: { id: string }): Promise<void>;
+  outgoingEnqueue(sub: { clientId: string }, packet: PublishPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: PublishPacket): Promise<void>;
+  outgoingUpdate(client: { id: string }, packet: Outgoing): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<Outgoing | undefined>;
 }
 
 const persistenceOf = (aedes: Aedes) => (aedes as unknown as { persistence: MemoryPersistence }).persistence;
@@ -143,6 +152,90 @@ export function boundPersistence(aedes: Aedes, bounds: PersistenceBounds): void 
       return cleanIncoming(client);
     };
   }
+}
+
+export interface SessionQueueBounds {
+  /** Whether a QoS 1/2 message of `bytes` may join what is kept for `clientId`'s session; counted there if so. */
+  enqueue(clientId: string, bytes: number): boolean;
+  /** A message of `bytes` left `clientId`'s queue: the client has it, or its session was cleaned. */
+  dequeue(clientId: string, bytes: number): void;
+}
+
+/**
+ * Puts `bounds` in front of the queues aedes' persistence keeps for persistent sessions
+ * (clean session 0): every QoS 1/2 message for such a session's subscriptions, connected
+ * or not, from its publication until the client acknowledges it. The persistence queues
+ * in outgoingEnqueue(Combi) only; a message leaves it in outgoingClearMessageId (PUBACK,
+ * PUBCOMP, and the drain of a session that is cleaned) or, for QoS 2, becomes a PUBREL
+ * in outgoingUpdate when the client has it (PUBREC).
+ */
+export function boundSessionQueues(aedes: Aedes, bounds: SessionQueueBounds): void {
+  const p = persistenceOf(aedes);
+  const enqueue = p.outgoingEnqueue.bind(p);
+  const enqueueCombi = p.outgoingEnqueueCombi.bind(p);
+  const update = p.outgoingUpdate.bind(p);
+  const clear = p.outgoingClearMessageId.bind(p);
+  // The bytes of each QoS 2 message sent to a session, by client id and message id: the
+  // PUBREL that replaces it in the queue names the message id only.
+  const sentQoS2 = new Map<string, Map<number, number>>();
+  const takeSent = (clientId: string, messageId: number): number | undefined => {
+    const sent = sentQoS2.get(clientId);
+    const bytes = sent?.get(messageId);
+    if (sent === undefined || bytes === undefined) return undefined;
+    sent.delete(messageId);
+    if (sent.size === 0) sentQoS2.delete(clientId);
+    return bytes;
+  };
+  p.outgoingEnqueue = (sub, packet) => (bounds.enqueue(sub.clientId, wireBytes(packet)) ? enqueue(sub, packet) : Promise.resolve());
+  p.outgoingEnqueueCombi = (subs, packet) => {
+    if (subs.length === 0) return enqueueCombi(subs, packet);
+    const bytes = wireBytes(packet);
+    const admitted = subs.filter((sub) => bounds.enqueue(sub.clientId, bytes));
+    return admitted.length === subs.length ? enqueueCombi(subs, packet) : enqueueCombi(admitted, packet);
+  };
+  p.outgoingUpdate = (client, packet) =>
+    update(client, packet).then(() => {
+      if (packet.messageId === undefined) return;
+      if (packet.cmd === 'publish' && packet.qos === 2) {
+        let sent = sentQoS2.get(client.id);
+        if (sent === undefined) sentQoS2.set(client.id, (sent = new Map()));
+        sent.set(packet.messageId, wireBytes(packet));
+      } else if (packet.cmd === 'pubrel') {
+        const bytes = takeSent(client.id, packet.messageId);
+        if (bytes !== undefined) bounds.dequeue(client.id, bytes);
+      }
+    });
+  p.outgoingClearMessageId = (client, packet) =>
+    clear(client, packet).then((removed) => {
+      // A PUBREL left the count when it took its message's place.
+      if (removed?.cmd === 'publish') {
+        if (removed.messageId !== undefined) takeSent(client.id, removed.messageId);
+        bounds.dequeue(client.id, wireBytes(removed));
+      }
+      return removed;
+    });
+}
+
+/**
+ * The persistence finds the queue entry a packet updates by its brokerId and brokerCounter
+ * first, and aedes' PUBREL has neither: a second PUBREL while the first was still queued
+ * took the first one's place and id, so the client was never released from one message
+ * and another stayed queued, to be sent again when the client came back. Each PUBREL
+ * gets a counter of its own, which matches no other entry and which aedes keeps when it
+ * sends the PUBREL again from the queue.
+ */
+export function distinctPubrels(aedes: Aedes): void {
+  const p = persistenceOf(aedes);
+  const update = p.outgoingUpdate.bind(p);
+  const brokerId = `${aedes.id}/pubrel`;
+  let counter = 0;
+  p.outgoingUpdate = (client, packet) => {
+    if (packet.cmd === 'pubrel' && packet.brokerId === undefined) {
+      packet.brokerId = brokerId;
+      packet.brokerCounter = ++counter;
+    }
+    return update(client, packet);
+  };
 }
 
 /** Stores (or, with an empty payload, deletes) a retained message without sending it to anyone. */

@@ -19,13 +19,14 @@ import { parseStepResult, type RunEvent, type StepStatus } from '../../core/run.
 import type { GatewayEvent } from '../../core/events.js';
 import type { Logger } from '../../core/log.js';
 import { Access } from './access.js';
-import { boundDeliveries, boundPersistence, detachDeliveries, storeRetained } from './aedes-internals.js';
+import { boundDeliveries, boundPersistence, boundSessionQueues, detachDeliveries, distinctPubrels, storeRetained } from './aedes-internals.js';
 import { ConnectionGate } from './connections.js';
 import { Gatekeeper, Refusal, remote } from './gatekeeper.js';
 import { listenAddress } from '../../core/listen.js';
 import { MemoryCaps } from './memory-caps.js';
 import { Outbox } from './outbox.js';
 import { RunEventSubscribers, runEventPacket } from './run-events.js';
+import { SessionQueues } from './session-queues.js';
 import { GatewayTopics } from './topics.js';
 import { errorMessage } from '../../core/errors.js';
 import { isoTime } from '../../core/time.js';
@@ -80,6 +81,11 @@ export interface BrokerStats {
   queueDropped: number;
   /** Clients disconnected because a QoS 1/2 message found max_queued_* waiting. */
   queueDisconnects: number;
+  /** QoS 1/2 messages not kept for a persistent session whose client was away, past max_queued_*. */
+  offlineDropped: number;
+  /** QoS 1/2 messages kept for persistent sessions until their clients acknowledge them, and their bytes. */
+  sessionMessages: number;
+  sessionBytes: number;
   /** Clients disconnected for holding max_inflight_bytes of unreleased QoS 2 messages. */
   inflightDisconnects: number;
   /** Messages not retained for max_retained_* (delivered all the same). */
@@ -98,6 +104,7 @@ export class EmbeddedBroker {
   private readonly gatekeeper: Gatekeeper;
   private readonly outbox: Outbox;
   private readonly memory: MemoryCaps;
+  private readonly sessions: SessionQueues;
   private readonly subscribers: RunEventSubscribers;
   /** Runs whose external step context is retained on <prefix>/runs/<id>/step. */
   private readonly retainedSteps = new Set<string>();
@@ -112,6 +119,7 @@ export class EmbeddedBroker {
     this.gatekeeper = new Gatekeeper(this.access, this.topics, this.log, (message) => this.fail(message));
     const limits: BrokerLimits = { ...BROKER_LIMITS, ...deps.limits };
     this.outbox = new Outbox(limits, this.log);
+    this.sessions = new SessionQueues(limits, this.log);
     this.memory = new MemoryCaps(limits, (topic) => this.topics.isStepContext(topic), this.log, (message) => new Refusal(message));
     this.subscribers = new RunEventSubscribers(this.topics);
   }
@@ -130,7 +138,11 @@ export class EmbeddedBroker {
         boundDeliveries(client, this.outbox);
         done(null, true);
       },
-      authenticate: (client, username, password, done) => this.gatekeeper.authenticate(client, username, password, done),
+      authenticate: (client, username, password, done) =>
+        this.gatekeeper.authenticate(client, username, password, (err, ok) => {
+          if (ok === true) this.sessionArrived(client);
+          done(err, ok);
+        }),
       authorizePublish: (client, packet, done) => done(this.authorizePublish(client, packet)),
       authorizeSubscribe: (client, sub, done) => {
         const granted = this.gatekeeper.subscribe(client, sub);
@@ -154,12 +166,16 @@ export class EmbeddedBroker {
     });
     detachDeliveries(aedes);
     boundPersistence(aedes, this.memory);
+    distinctPubrels(aedes);
+    boundSessionQueues(aedes, this.sessions);
     // 'error' is missing from aedes' typed events; an unhandled one would kill the daemon.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.fail(`broker: ${err.message}`));
     aedes.on('clientError', (client, err) => this.clientError(client, err));
     aedes.on('connectionError', (client, err) => this.clientError(client, err));
     aedes.on('client', (client) => this.log.log('debug', `client ${client.id} connected from ${remote(client)}`));
     aedes.on('clientDisconnect', (client) => {
+      // Its subscriptions are gone from the emitter by now: from here its session is away.
+      this.sessions.left(client);
       this.subscribers.forget(client);
       this.log.log('debug', `client ${client.id} disconnected`);
     });
@@ -247,11 +263,22 @@ export class EmbeddedBroker {
       denied: this.gatekeeper.denied,
       queueDropped: this.outbox.dropped,
       queueDisconnects: this.outbox.disconnected,
+      offlineDropped: this.sessions.dropped,
+      sessionMessages: this.sessions.messages,
+      sessionBytes: this.sessions.bytes,
       inflightDisconnects: this.memory.incoming.refused,
       retainedRefused: this.memory.retained.refused,
       retainedMessages: this.memory.retained.messages,
       retainedBytes: this.memory.retained.bytes,
     };
+  }
+
+  /** Once a client has logged in, aedes restores its session's subscriptions: from here its session is not away. */
+  private sessionArrived(client: Client): void {
+    // A connection that closed while it logged in may have had its 'close' already: it never arrived.
+    if (client.closed || client.conn.destroyed) return;
+    this.sessions.arrived(client, client.id);
+    client.conn.once('close', () => this.sessions.left(client));
   }
 
   private authorizePublish(client: Client | null, packet: PublishPacket): Error | null {

@@ -18,6 +18,13 @@ export function brokerMetrics(clients: number, stats: BrokerStats | null): Metri
       'Clients disconnected because a QoS 1/2 message for them found max_queued_messages or max_queued_bytes waiting.',
       stats?.queueDisconnects,
     ),
+    counter(
+      'sopgate_broker_offline_dropped_total',
+      'QoS 1/2 messages not kept for a persistent session whose client was away: max_queued_messages or max_queued_bytes already kept for it.',
+      stats?.offlineDropped,
+    ),
+    gauge('sopgate_broker_session_messages', 'QoS 1/2 messages kept for persistent sessions (clean session 0) until their clients acknowledge them.', stats?.sessionMessages),
+    gauge('sopgate_broker_session_bytes', 'Bytes (payload, topic and header) of the QoS 1/2 messages kept for persistent sessions.', stats?.sessionBytes),
     counter('sopgate_broker_inflight_disconnects_total', 'Clients disconnected for holding more than max_inflight_bytes of QoS 2 messages they had not released.', stats?.inflightDisconnects),
     counter('sopgate_broker_retained_refused_total', 'Messages delivered but not retained: max_retained_messages or max_retained_bytes reached.', stats?.retainedRefused),
     gauge('sopgate_broker_retained_messages', "Retained messages held (the gateway's step contexts aside).", stats?.retainedMessages),
