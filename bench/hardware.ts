@@ -31,6 +31,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { connectAsync } from 'mqtt';
+import { ptyPair } from './pty-pair.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TOKEN = 'bench-token';
@@ -73,19 +74,6 @@ async function build(): Promise<string> {
   return bundle;
 }
 
-/** A socat pty pair; resolves once both links exist. */
-async function ptyPair(a: string, b: string): Promise<ChildProcess> {
-  const child = track(spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] }));
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      log += text;
-      if (log.includes('starting data transfer loop')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`socat exited (${code}): ${log}`)));
-  });
-  return child;
-}
 
 interface Gateway {
   proc: ChildProcess;
@@ -165,7 +153,7 @@ const peripheral = (board: string, signal: string, condition: string) => `\n[[tr
 
 async function serialThroughput(bundle: string): Promise<void> {
   const [a, b] = [join(tmp, 'uart-gw'), join(tmp, 'uart-dev')];
-  const socat = await ptyPair(a, b);
+  const socat = track(await ptyPair(a, b));
   const profile = `[board]\nname = "lab"\n\n[signals.uart]\ntype = "serial"\npath = "${a}"\nbaud = 115200\nformat = "kv"\nkeys = ["co2"]\n`;
   const gw = await startGateway(bundle, 'serial', { 'co2-high': [AUTO + peripheral('lab', 'co2', '> 1500'), LOG_MD('co2 {{payload}} ppm')] }, { 'lab.toml': profile });
   await signalsUp(gw, 1);
@@ -287,7 +275,7 @@ function fakeGpiod(): NodeJS.ProcessEnv {
 
 async function idleRss(bundle: string): Promise<void> {
   const [a, b] = [join(tmp, 'rss-gw'), join(tmp, 'rss-dev')];
-  const socat = await ptyPair(a, b);
+  const socat = track(await ptyPair(a, b));
   const profile =
     `[board]\nname = "panel"\ngpio = "gpiod"\n\n` +
     `[signals.button]\ntype = "gpio_in"\nline = "GPIO17"\nbias = "pull-up"\nactive_low = true\n\n` +

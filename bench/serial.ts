@@ -5,7 +5,7 @@
 // counting sink that stands in for the matcher. Prints lines/s from the first byte
 // written to the last event, and the reader's CPU per line. A pty has no baud rate: this
 // is the reader's headroom, far above what a UART carries (115200 baud is ~11.5 KB/s).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/log.js';
 import { SerialSource, type SerialFormat } from '../src/sources/serial/index.js';
+import { ptyPair } from './pty-pair.js';
 
 const LINES = 200_000;
 const TARGET = 20_000;
@@ -23,19 +24,6 @@ const FORMATS: { format: SerialFormat; line: (i: number) => string }[] = [
   { format: 'json', line: (i) => `{"t":${(20 + (i % 100) / 10).toFixed(1)},"seq":${i},"ok":true}` },
 ];
 
-/** A socat pty pair; resolves once both links exist. */
-async function ptyPair(a: string, b: string): Promise<ChildProcess> {
-  const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let log = '';
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      log += text;
-      if (log.includes('starting data transfer loop')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`socat exited (${code}): ${log}`)));
-  });
-  return child;
-}
 
 async function run(dir: string, format: SerialFormat, line: (i: number) => string): Promise<void> {
   const file = join(dir, `${format}.txt`);

@@ -5,6 +5,8 @@ import type { LedgerEntry } from '../store/run-store.js';
 import { apiClient, errorText, type ApiAnswer } from './client.js';
 import { EXIT, printJson, table, UsageError, type CliIo } from './io.js';
 import type { GlobalOptions } from './workspace.js';
+import type { PeripheralSummary } from '../http/peripherals.js';
+import type { UpstreamStatus } from '../sources/upstream/upstream.js';
 
 type Options = GlobalOptions & { json?: boolean | undefined };
 
@@ -91,29 +93,11 @@ export async function simpleCommand(io: CliIo, what: 'reload' | 'status', option
   return EXIT.ok;
 }
 
-interface PeripheralSummary {
-  signals: number;
-  up: number;
-  down: { board: string; signal: string; type: string; error: string | null }[];
-}
-
 /** The board signals in one line, then one line per signal that is down. */
 function describePeripherals(p: PeripheralSummary): string[] {
   if (p.signals === 0) return ['signals: none (no board profiles in sopgate.toml)'];
   const head = `signals: ${p.signals}, ${p.up} up, ${p.down.length} down`;
   return [head, ...p.down.map((d) => `  down: ${d.board}/${d.signal} (${d.type}): ${d.error ?? 'no reason given'}`)];
-}
-
-/** GET /api/status's `upstream`, as `sopgate status` shows it. */
-interface UpstreamStatus {
-  url: string;
-  gateway_id: string;
-  connected: boolean;
-  since: string | null;
-  last_error: string | null;
-  outbox_messages: number;
-  sent_total: number;
-  dropped_total: number;
 }
 
 function describeUpstream(u: UpstreamStatus): string {

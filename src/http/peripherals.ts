@@ -59,6 +59,9 @@ function answer(a: SimAnswer): Reply {
   return error(a.status, a.status === 400 ? 'bad_request' : 'conflict', a.message);
 }
 
+/** GET /api/status's `peripherals`, which `sopgate status` shows. */
+export type PeripheralSummary = ReturnType<typeof peripheralSummary>;
+
 /** For GET /api/status: how many signals there are, how many are up, and which are down. */
 export function peripheralSummary(states: readonly PeripheralState[]) {
   return {
