@@ -6,10 +6,8 @@ import { parseAction } from './actions.js';
 import { closesFence, dedentBlock, kindOf, splitLines, type Line } from './md-lines.js';
 import { plainInline, strongLead } from './md-inline.js';
 import { StepsReader, type BodyLine, type RawStep } from './steps-reader.js';
-import { TOOL_NAMES, isOneOf, newStep, type Finding, type OnFailure, type Step } from './types.js';
-
-const STEP_KEYS = ['tools', 'requires_confirmation', 'on_failure', 'timeout_secs'] as const;
-type StepKey = (typeof STEP_KEYS)[number];
+import { TOOL_NAMES, isOneOf, newStep, type Finding, type Step } from './types.js';
+import { applyStepKey, STEP_KEYS, type StepKey } from './step-keys.js';
 
 /** `key: value` of a sub-bullet's paragraph, or null when its key is not one of STEP_KEYS. */
 function stepKey(paragraph: string): { key: StepKey; value: string } | null {
@@ -18,22 +16,6 @@ function stepKey(paragraph: string): { key: StepKey; value: string } | null {
   const key = match?.[1]?.trim().toLowerCase();
   if (match === null || !isOneOf(STEP_KEYS, key)) return null;
   return { key, value: (match[2] ?? '').trim() };
-}
-
-/** `fail | continue | retry N` (N in 1..100, any case), or null when it is none of these. */
-function parseOnFailure(value: string): OnFailure | null {
-  const v = value.toLowerCase();
-  if (v === 'fail' || v === 'continue') return { policy: v };
-  const retries = /^retry[ \t]+(\d{1,3})$/.exec(v)?.[1];
-  const n = Number(retries);
-  return retries !== undefined && n >= 1 && n <= 100 ? { policy: 'retry', retries: n } : null;
-}
-
-/** Seconds as a plain positive decimal (`90`, `0.5`), at most a day; null otherwise. */
-function parseTimeout(value: string): number | null {
-  if (!/^(?:\d+(?:\.\d+)?|\.\d+)$/.test(value)) return null;
-  const n = Number(value);
-  return n > 0 && n <= 86400 ? n : null;
 }
 
 export interface ParsedSteps {
@@ -56,37 +38,13 @@ export function parseSteps(text: string, file: string): ParsedSteps {
     return step;
   };
 
-  function applyKey(step: Step, key: StepKey, value: string, line: number): void {
-    switch (key) {
-      case 'tools':
-        // One push per tool: a spread of 300,000 of them overflows the stack.
-        for (const tool of value.split(',')) if (tool.trim() !== '') step.suggested_tools.push(tool.trim());
-        return;
-      case 'requires_confirmation':
-        // Fail safe: once any bullet asks for confirmation, a later one cannot drop it.
-        step.requires_confirmation ||= value.toLowerCase() === 'true';
-        return;
-      case 'on_failure': {
-        // A later bullet replaces an earlier one; an invalid one leaves what was there.
-        const policy = parseOnFailure(value);
-        if (policy !== null) step.on_failure = policy;
-        else errors.push({ message: `step ${step.number}: on_failure must be fail, continue or retry N (1-100), got "${value}"`, file, line });
-        return;
-      }
-      case 'timeout_secs': {
-        const secs = parseTimeout(value);
-        if (secs !== null) step.timeout_secs = secs;
-        else errors.push({ message: `step ${step.number}: timeout_secs must be a positive number of seconds (at most 86400), got "${value}"`, file, line });
-        return;
-      }
-    }
-  }
+
 
   const reader = new StepsReader(
     (lang) => isOneOf(TOOL_NAMES, lang),
     (raw, paragraph, line) => {
       const kv = stepKey(paragraph);
-      if (kv !== null) applyKey(stepOf(raw), kv.key, kv.value, line);
+      if (kv !== null) applyStepKey(stepOf(raw), kv.key, kv.value, { file, line }, errors);
       return kv !== null;
     },
   );

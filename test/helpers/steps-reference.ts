@@ -12,7 +12,8 @@ import { fromMarkdown } from 'mdast-util-from-markdown';
 import type { Code, ListItem, Nodes, Paragraph, RootContent } from 'mdast';
 import type { ParsedSteps } from '../../src/sop/markdown.js';
 import { parseAction } from '../../src/sop/actions.js';
-import { TOOL_NAMES, isOneOf, newStep, type Finding, type OnFailure, type Step } from '../../src/sop/types.js';
+import { applyStepKey, STEP_KEYS, type StepKey } from '../../src/sop/step-keys.js';
+import { TOOL_NAMES, isOneOf, newStep, type Finding, type Step } from '../../src/sop/types.js';
 
 interface Range {
   start: number;
@@ -110,9 +111,6 @@ function sourcePiece(src: string, from: number, to: number, cuts: Range[]): stri
   return lines.map((l, i) => (i === 0 && midLine ? l : l.slice(Math.min(indent, lead(l))))).join('\n');
 }
 
-const STEP_KEYS = ['tools', 'requires_confirmation', 'on_failure', 'timeout_secs'] as const;
-type StepKey = (typeof STEP_KEYS)[number];
-
 /** `key: value` of a sub-bullet, or null when its key is not one of STEP_KEYS. */
 function stepKey(item: ListItem): { key: StepKey; value: string; para: Paragraph } | null {
   const para = item.children[0];
@@ -121,22 +119,6 @@ function stepKey(item: ListItem): { key: StepKey; value: string; para: Paragraph
   const key = match?.[1]?.trim().toLowerCase();
   if (match === null || !isOneOf(STEP_KEYS, key)) return null;
   return { key, value: (match[2] ?? '').trim(), para };
-}
-
-/** `fail | continue | retry N` (N in 1..100, any case), or null when it is none of these. */
-function parseOnFailure(value: string): OnFailure | null {
-  const v = value.toLowerCase();
-  if (v === 'fail' || v === 'continue') return { policy: v };
-  const retries = /^retry[ \t]+(\d{1,3})$/.exec(v)?.[1];
-  const n = Number(retries);
-  return retries !== undefined && n >= 1 && n <= 100 ? { policy: 'retry', retries: n } : null;
-}
-
-/** Seconds as a plain positive decimal (`90`, `0.5`), at most a day; null otherwise. */
-function parseTimeout(value: string): number | null {
-  if (!/^(?:\d+(?:\.\d+)?|\.\d+)$/.test(value)) return null;
-  const n = Number(value);
-  return n > 0 && n <= 86400 ? n : null;
 }
 
 export function referenceParseSteps(text: string, file: string): ParsedSteps {
@@ -166,7 +148,7 @@ export function referenceParseSteps(text: string, file: string): ParsedSteps {
         for (const item of n.children) {
           const kv = stepKey(item);
           if (kv === null) continue;
-          applyKey(draft.step, kv.key, kv.value, lineOf(item));
+          applyStepKey(draft.step, kv.key, kv.value, { file, line: lineOf(item) }, errors);
           // Cut the marker and the key line only; anything nested under it stays body.
           cuts.push({ start: start(item), end: end(kv.para) });
         }
@@ -175,31 +157,6 @@ export function referenceParseSteps(text: string, file: string): ParsedSteps {
     };
     visit(node);
     addPiece(draft, sourcePiece(src, start(node), end(node), cuts));
-  }
-
-  function applyKey(step: Step, key: StepKey, value: string, line: number): void {
-    switch (key) {
-      case 'tools':
-        step.suggested_tools.push(...value.split(',').map((t) => t.trim()).filter((t) => t !== ''));
-        return;
-      case 'requires_confirmation':
-        // Fail safe: once any bullet asks for confirmation, a later one cannot drop it.
-        step.requires_confirmation ||= value.toLowerCase() === 'true';
-        return;
-      case 'on_failure': {
-        // A later bullet replaces an earlier one; an invalid one leaves what was there.
-        const policy = parseOnFailure(value);
-        if (policy !== null) step.on_failure = policy;
-        else errors.push({ message: `step ${step.number}: on_failure must be fail, continue or retry N (1-100), got "${value}"`, file, line });
-        return;
-      }
-      case 'timeout_secs': {
-        const secs = parseTimeout(value);
-        if (secs !== null) step.timeout_secs = secs;
-        else errors.push({ message: `step ${step.number}: timeout_secs must be a positive number of seconds (at most 86400), got "${value}"`, file, line });
-        return;
-      }
-    }
   }
 
   function addPiece(draft: Draft, piece: string): void {
