@@ -15,6 +15,7 @@ import { Matcher } from '../src/match/matcher.js';
 import { referenceMatch } from '../src/match/reference.js';
 import { loadSops } from '../src/sop/load.js';
 import type { SopDefinition, Trigger } from '../src/sop/types.js';
+import { prng } from './prng.js';
 
 const SOP_COUNT = 1000;
 const SITES = 8;
@@ -25,18 +26,7 @@ const CONDITIONS = ['$.value >= 85', '$.status == "critical"', '$.readings.0 < 1
 const TARGET_RATIO = 50;
 const TARGET_RATE = 200_000;
 
-/** Deterministic PRNG (mulberry32) so every run measures the same workload. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = rng(42);
+const random = prng(42); // the same workload every run
 const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 const int = (n: number): number => Math.floor(random() * n);
 const site = (): string => `site${int(SITES)}`;

@@ -17,24 +17,14 @@ import { connectAsync, type MqttClient } from 'mqtt';
 import { daemonConfig, packagedBundle, removePackagedBundle, spawnDaemon, withTimeout, type DaemonProcess } from '../test/helpers/process.js';
 import { externalStep, logStep, shellStep, sopToml, stepsMd, trigger } from '../test/helpers/fixtures.js';
 import { makeTree, removeTree } from '../test/helpers/workspace.js';
+import { prng } from './prng.js';
 
 const args = parseArgs({ options: { cycles: { type: 'string', default: '20' }, seed: { type: 'string' } } }).values;
 const CYCLES = Number(args.cycles);
 const SEED = args.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(args.seed);
 if (!Number.isInteger(CYCLES) || CYCLES < 1) throw new Error('--cycles must be a whole number ≥ 1');
 
-/** mulberry32: the same seed gives the same kill moments and load mix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = prng(SEED); // the same seed gives the same kill moments and load mix
 
 // Every built-in shell step appends "<run id> <step>" to steps.log before it ends: a step
 // that ran twice shows twice.
